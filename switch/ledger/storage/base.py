@@ -1,0 +1,66 @@
+"""The storage interface: the only door to SQL.
+
+Two implementations: SQLite (embedded default: WAL, synchronous=FULL, group commit) and PostgreSQL
+(asyncpg pool; several switch nodes may share one database). Code above this layer never sees a
+connection: it passes a unit of work (an async function taking a Tx) to `Database.unit`, which runs it
+as one atomic, durable transaction and returns its result only after the commit is on disk.
+
+SQL is written once, with `?` placeholders; the PostgreSQL Tx rewrites them to $1, $2, ...
+Rows are mappings: row["column"].
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
+
+
+class StorageError(Exception):
+    """The database refused or failed (not a business rule)."""
+
+
+class Tx(Protocol):
+    """A transaction inside a unit of work."""
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Runs one statement; returns the number of rows it changed."""
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
+
+    async def fetchall(self, sql: str, *args: Any) -> Sequence[Row]: ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """First column of the first row, or None."""
+
+
+class Database(ABC):
+    dialect: str  # "sqlite" or "postgresql"
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connects and creates the schema if it is not there (idempotent)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def unit(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Runs `work` atomically; its effects are durable when this returns. If `work` raises,
+        nothing it did is kept and the exception propagates."""
+
+    async def read(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """A read-only unit (implementations may skip the durable commit)."""
+        return await self.unit(work)
+
+
+def open_database(url: str) -> Database:
+    """sqlite:////abs/path.db, sqlite:///relative.db, sqlite:///:memory: or postgresql://..."""
+    if url.startswith("sqlite:///"):
+        from .sqlite import SqliteDatabase
+        return SqliteDatabase(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresDatabase
+        return PostgresDatabase(url)
+    raise ValueError(f"database: unsupported URL {url!r} (use sqlite:///... or postgresql://...)")
