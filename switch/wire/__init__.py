@@ -10,3 +10,17 @@ Public API (import from here):
     compute_mac(key, data) -> str;  sign(msg, key, spec=TI) -> bytes;  verify(raw, key) -> bool
     FrameReader, frame(data, header) -> bytes
 """
+from .codec import an, decode, encode, n
+from .errors import (BadHeader, CodecError, ConnectionClosed, FrameTooLarge, FramingError, IdleTimeout,
+                     StallTimeout, UnknownProduct, WireError)
+from .framing import FrameReader, frame, write_frame
+from .mac import compute_mac, mac_field, sign, verify
+from .message import RESPONSE_MTI, Message
+from .spec import HI, TI, Spec, load_spec
+
+__all__ = [
+    "Message", "RESPONSE_MTI", "WireError", "CodecError", "UnknownProduct", "FramingError", "FrameTooLarge",
+    "BadHeader", "IdleTimeout", "StallTimeout", "ConnectionClosed", "decode", "encode", "n", "an",
+    "TI", "HI", "Spec", "load_spec", "compute_mac", "mac_field", "sign", "verify", "FrameReader",
+    "frame", "write_frame",
+]
