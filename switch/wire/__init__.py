@@ -9,10 +9,14 @@ Public API (import from here):
     TI, HI                       field specs (loaded from specs/*.json)
     compute_mac(key, data) -> str;  sign(msg, key, spec=TI) -> bytes;  verify(raw, key) -> bool
     FrameReader, frame(data, header) -> bytes
+    field 48 (module switch.wire.field48): parse_request / build_request, parse_response / build_response
 """
 from .codec import an, decode, encode, n
 from .errors import (BadHeader, CodecError, ConnectionClosed, FrameTooLarge, FramingError, IdleTimeout,
                      StallTimeout, UnknownProduct, WireError)
+from .field48 import (NONTAGLIS, POSTPAID, PREPAID, PRODUCTS, NontaglisInfo, PostpaidBill, PostpaidInfo,
+                      PrepaidInfo, PrepaidSale, ProductRequest, build_request, build_response, parse_request,
+                      parse_response)
 from .framing import FrameReader, frame, write_frame
 from .mac import compute_mac, mac_field, sign, verify
 from .message import RESPONSE_MTI, Message
@@ -22,5 +26,7 @@ __all__ = [
     "Message", "RESPONSE_MTI", "WireError", "CodecError", "UnknownProduct", "FramingError", "FrameTooLarge",
     "BadHeader", "IdleTimeout", "StallTimeout", "ConnectionClosed", "decode", "encode", "n", "an",
     "TI", "HI", "Spec", "load_spec", "compute_mac", "mac_field", "sign", "verify", "FrameReader",
-    "frame", "write_frame",
+    "frame", "write_frame", "POSTPAID", "PREPAID", "NONTAGLIS", "PRODUCTS", "ProductRequest", "PostpaidBill",
+    "PostpaidInfo", "PrepaidSale", "PrepaidInfo", "NontaglisInfo", "parse_request", "build_request",
+    "parse_response", "build_response",
 ]
