@@ -1,0 +1,177 @@
+"""Prometheus metrics of the switch, in a registry owned by one `Metrics` object.
+
+The app creates one `Metrics` and passes it to whoever records something; nothing here touches
+prometheus_client's default global registry, so tests and several switches in one process stay apart.
+Label values are bounded: interface, MTI, processing code, product, bank, response code, kind, state,
+reason — never a terminal, agent or customer id.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    GCCollector,
+    generate_latest,
+)
+
+INTERFACES = ("terminal", "bank")
+SAF_KINDS = ("reversal", "advice")
+# Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
+
+_REQUEST_LABELS = ("interface", "mti", "proc", "product", "bank")
+
+# (type, name without ppob_ prefix and suffix, help, label names) — the single list of what we export.
+_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("counter", "requests", "Requests answered, by interface and response code",
+     (*_REQUEST_LABELS, "rc")),
+    ("histogram", "request_seconds", "Time from request to response", _REQUEST_LABELS),
+    ("gauge", "in_flight", "Requests being processed now", ("interface",)),
+    ("gauge", "terminals_connected", "Terminal connections open now", ()),
+    ("gauge", "bank_link_up", "1 when at least one signed-on link to the bank is up", ("bank",)),
+    ("gauge", "bank_last_echo_timestamp_seconds", "Unix time of the bank's last answered echo",
+     ("bank",)),
+    ("gauge", "bank_links_connected", "Connections to the bank open now", ("bank",)),
+    ("gauge", "saf_pending", "Reversals / advices waiting for the bank's answer", ("bank", "kind")),
+    ("gauge", "saf_oldest_age_seconds", "Age of the oldest pending reversal / advice",
+     ("bank", "kind")),
+    ("gauge", "holds_outstanding", "Deposit holds not yet debited or released", ()),
+    ("gauge", "holds_outstanding_amount", "Sum of outstanding holds, minor units", ()),
+    ("gauge", "settlement_state", "1 for the settlement state of the latest business date",
+     ("bank", "state")),
+    ("counter", "frames_rejected", "Frames refused before processing", ("interface", "reason")),
+    ("counter", "mac_failures", "Terminal requests with a missing or wrong MAC", ()),
+    ("counter", "ops_flags", "Cases flagged to operations", ("kind",)),
+    ("gauge", "business_date", "The open business date (label), always 1", ("date",)),
+)
+
+_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("", "_bucket", "_sum", "_count", "_created"),
+}
+
+# Every metric name the switch exports (sample names as they appear in /metrics), for dashboards,
+# alert rules and their tests.
+METRIC_NAMES: frozenset[str] = frozenset(
+    f"ppob_{name}{suffix}" for kind, name, _, _ in _FAMILIES for suffix in _SUFFIXES[kind]
+)
+
+
+class Metrics:
+    """All the switch's metrics; `registry` also carries the process / platform / GC collectors."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        types = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
+        self._m: dict[str, Counter | Gauge | Histogram] = {}
+        for kind, name, doc, labels in _FAMILIES:
+            extra = {"buckets": LATENCY_BUCKETS} if kind == "histogram" else {}
+            self._m[name] = types[kind](f"ppob_{name}", doc, labels, registry=self.registry, **extra)
+        self._settlement_states: dict[str, set[str]] = {}
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def observe_request(self, interface: str, mti: str, proc: str, product: str, bank: str,
+                        rc: str, seconds: float) -> None:
+        """One answered request: counts it under its response code and records its latency.
+        Use "" for a label that does not apply (e.g. bank for a balance inquiry, proc for 0800)."""
+        _check(interface, INTERFACES, "interface")
+        labels = dict(interface=interface, mti=mti, proc=proc, product=product, bank=bank)
+        self._m["requests"].labels(rc=rc, **labels).inc()
+        self._m["request_seconds"].labels(**labels).observe(seconds)
+
+    @contextmanager
+    def in_flight(self, interface: str) -> Iterator[None]:
+        """`with metrics.in_flight("terminal"): ...` counts the request as in flight inside the block."""
+        _check(interface, INTERFACES, "interface")
+        gauge = self._m["in_flight"].labels(interface=interface)
+        gauge.inc()
+        try:
+            yield
+        finally:
+            gauge.dec()
+
+    def frame_rejected(self, interface: str, reason: str) -> None:
+        """A frame refused before processing; reason is a short fixed word (too_long, decode, stall...)."""
+        _check(interface, INTERFACES, "interface")
+        self._m["frames_rejected"].labels(interface=interface, reason=reason).inc()
+
+    def mac_failure(self) -> None:
+        self._m["mac_failures"].inc()
+
+    def ops_flag(self, kind: str) -> None:
+        """A case flagged to operations, e.g. kind="reversal_refused"."""
+        self._m["ops_flags"].labels(kind=kind).inc()
+
+    # -- terminals and bank links -----------------------------------------------------------------
+
+    def terminal_connected(self) -> None:
+        self._m["terminals_connected"].inc()
+
+    def terminal_disconnected(self) -> None:
+        self._m["terminals_connected"].dec()
+
+    def set_terminals_connected(self, count: int) -> None:
+        self._m["terminals_connected"].set(count)
+
+    def set_bank_link_up(self, bank: str, up: bool) -> None:
+        self._m["bank_link_up"].labels(bank=bank).set(1 if up else 0)
+
+    def set_bank_links_connected(self, bank: str, count: int) -> None:
+        self._m["bank_links_connected"].labels(bank=bank).set(count)
+
+    def bank_echo_answered(self, bank: str, at: float | None = None) -> None:
+        """Records the Unix time (default: now) at which the bank last answered an echo."""
+        self._m["bank_last_echo_timestamp_seconds"].labels(bank=bank).set(time.time() if at is None else at)
+
+    # -- store and forward, holds, settlement -----------------------------------------------------
+
+    def set_saf(self, bank: str, kind: str, pending: int, oldest_age_s: float) -> None:
+        """Pending reversals or advices towards a bank and the age of the oldest (0 when none)."""
+        _check(kind, SAF_KINDS, "kind")
+        self._m["saf_pending"].labels(bank=bank, kind=kind).set(pending)
+        self._m["saf_oldest_age_seconds"].labels(bank=bank, kind=kind).set(oldest_age_s if pending else 0)
+
+    def set_holds(self, count: int, amount: int) -> None:
+        """Outstanding holds: how many and their sum in minor units."""
+        self._m["holds_outstanding"].set(count)
+        self._m["holds_outstanding_amount"].set(amount)
+
+    def set_settlement_state(self, bank: str, state: str) -> None:
+        """The settlement state of the latest business date for a bank: that state 1, earlier ones 0."""
+        seen = self._settlement_states.setdefault(bank, set())
+        seen.add(state)
+        for s in seen:
+            self._m["settlement_state"].labels(bank=bank, state=s).set(1 if s == state else 0)
+
+    def set_business_date(self, date: dt.date | str) -> None:
+        """The open business date; only the current one is exported."""
+        text = date.isoformat() if isinstance(date, dt.date) else date
+        gauge = self._m["business_date"]
+        gauge.clear()
+        gauge.labels(date=text).set(1)
+
+    # -- exposition -------------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format (content type prometheus_client.CONTENT_TYPE_LATEST)."""
+        return generate_latest(self.registry)
+
+
+def _check(value: str, allowed: tuple[str, ...], label: str) -> None:
+    # Refusing unknown values keeps label sets bounded even if a caller passes something odd.
+    if value not in allowed:
+        raise ValueError(f"{label} must be one of {allowed}, got {value!r}")
