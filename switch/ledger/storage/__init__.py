@@ -1,0 +1,31 @@
+"""The storage door: `open_database(url)` gives a `Database`; work is done in units over a `Tx`.
+
+Portable SQL rules (both backends run the same text):
+* `?` placeholders only; pass Python values of the column's type (PostgreSQL is strict: str for TEXT,
+  int for BIGINT/INTEGER). A bare `? IS NULL` needs a cast: `CAST(? AS TEXT) IS NULL`.
+* SUM() of BIGINT is NUMERIC on PostgreSQL: write `CAST(COALESCE(SUM(x), 0) AS BIGINT)` to get an int.
+* New ids: `INSERT ... RETURNING id` with `fetchval`. Upserts: `ON CONFLICT (...) DO NOTHING/UPDATE`.
+* Rows: use `row["col"]` (or `dict(row)`); SQLite rows are sqlite3.Row, PostgreSQL rows asyncpg.Record.
+* A plain INSERT that hits a unique key raises `DuplicateKey`; the unit stays usable on both backends.
+  Any other error inside a unit: let it propagate (on PostgreSQL the transaction is then aborted).
+* A unit may be run more than once on PostgreSQL (retried on serialization failure / deadlock), so
+  it must not have side effects outside the Tx, and it must never open another unit.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from .base import Database, Row, StorageError, Tx, open_database
+
+
+class DuplicateKey(StorageError):
+    """An INSERT/UPDATE hit a unique or primary key (SQLite IntegrityError UNIQUE/PRIMARY KEY,
+    PostgreSQL UniqueViolationError)."""
+
+
+def utc_now() -> str:
+    """The schema's timestamp format: ISO-8601 UTC with milliseconds, e.g. 2026-01-31T16:00:00.123Z."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+__all__ = ["Database", "DuplicateKey", "Row", "StorageError", "Tx", "open_database", "utc_now"]

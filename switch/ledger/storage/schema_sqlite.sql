@@ -1,0 +1,194 @@
+-- The switch's schema, SQLite dialect (kept column-for-column equal to schema_postgres.sql).
+-- Money: BIGINT minor units. Timestamps: TEXT ISO-8601 UTC with milliseconds. Booleans: INTEGER 0/1.
+
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id    TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    daily_limit BIGINT,                         -- minor units; NULL = no limit
+    blocked     INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS terminals (
+    terminal_id TEXT PRIMARY KEY,
+    agent_id    TEXT NOT NULL REFERENCES agents (agent_id),
+    mac_key     TEXT NOT NULL,                  -- 32 upper-case hex characters
+    blocked     INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS terminals_agent ON terminals (agent_id);
+
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY,                -- agent:<ID> | bank:<ID> | switch:topups | switch:commission
+    kind       TEXT NOT NULL,                   -- agent | bank | switch
+    balance    BIGINT NOT NULL DEFAULT 0,
+    held       BIGINT NOT NULL DEFAULT 0,
+    CHECK (held >= 0),
+    CHECK (kind <> 'agent' OR balance - held >= 0)
+);
+
+CREATE TABLE IF NOT EXISTS entries (
+    entry_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind          TEXT NOT NULL,                -- topup | debit | credit_back | commission | ...
+    ref           TEXT NOT NULL,
+    agent_id      TEXT,
+    txn_id        BIGINT,
+    business_date TEXT,
+    memo          TEXT,
+    created_at    TEXT NOT NULL,
+    UNIQUE (kind, ref)
+);
+CREATE INDEX IF NOT EXISTS entries_agent ON entries (agent_id, entry_id);
+CREATE INDEX IF NOT EXISTS entries_date ON entries (business_date, kind);
+CREATE INDEX IF NOT EXISTS entries_txn ON entries (txn_id);
+
+CREATE TABLE IF NOT EXISTS postings (
+    posting_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id   BIGINT NOT NULL REFERENCES entries (entry_id),
+    account_id TEXT NOT NULL REFERENCES accounts (account_id),
+    amount     BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS postings_account ON postings (account_id, posting_id);
+CREATE INDEX IF NOT EXISTS postings_entry ON postings (entry_id);
+
+CREATE TABLE IF NOT EXISTS holds (
+    txn_id        BIGINT PRIMARY KEY,
+    agent_id      TEXT NOT NULL,
+    amount        BIGINT NOT NULL,
+    business_date TEXT NOT NULL,
+    state         TEXT NOT NULL,                -- held | debited | released | credited_back
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS holds_agent_state ON holds (agent_id, state);
+
+CREATE TABLE IF NOT EXISTS daily_usage (
+    agent_id      TEXT,
+    business_date TEXT,
+    used          BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (agent_id, business_date)
+);
+
+CREATE TABLE IF NOT EXISTS txns (
+    txn_id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL,              -- inquiry | payment | balance | status | reversal
+    terminal_id     TEXT NOT NULL,
+    agent_id        TEXT,
+    mti             TEXT NOT NULL,
+    stan            TEXT NOT NULL,
+    f7              TEXT NOT NULL,
+    proc_code       TEXT,
+    product         TEXT,
+    customer        TEXT,
+    amount          BIGINT,
+    request_hash    TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    rc              TEXT,
+    bank_id         TEXT,
+    bank_stan       TEXT,
+    rrn             TEXT,
+    business_date   TEXT,
+    original_txn_id BIGINT,
+    request         TEXT,                       -- json
+    response        TEXT,                       -- json
+    bank_response   TEXT,                       -- json
+    flagged         TEXT,
+    node_id         TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    UNIQUE (terminal_id, stan, f7, mti)
+);
+CREATE INDEX IF NOT EXISTS txns_bank_date_state ON txns (bank_id, business_date, state);
+CREATE INDEX IF NOT EXISTS txns_rrn ON txns (rrn);
+CREATE INDEX IF NOT EXISTS txns_product_customer ON txns (product, customer);
+CREATE INDEX IF NOT EXISTS txns_state ON txns (state);
+CREATE INDEX IF NOT EXISTS txns_original ON txns (original_txn_id);
+
+CREATE TABLE IF NOT EXISTS last_inquiry (
+    product    TEXT,
+    customer   TEXT,
+    txn_id     BIGINT NOT NULL,
+    bank_id    TEXT,
+    amount     BIGINT,
+    periods    TEXT,                            -- comma list
+    field48    TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (product, customer)
+);
+
+CREATE TABLE IF NOT EXISTS paid_bills (
+    product  TEXT,
+    customer TEXT,
+    period   TEXT,                              -- '' for non-taglis
+    txn_id   BIGINT NOT NULL,
+    PRIMARY KEY (product, customer, period)
+);
+
+CREATE TABLE IF NOT EXISTS saf (
+    saf_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    txn_id     BIGINT NOT NULL,
+    bank_id    TEXT NOT NULL,
+    kind       TEXT NOT NULL,                   -- reversal | advice
+    message    TEXT NOT NULL,                   -- json fields
+    state      TEXT NOT NULL,                   -- pending | done
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    TEXT NOT NULL,
+    result_rc  TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (txn_id, kind)
+);
+CREATE INDEX IF NOT EXISTS saf_due ON saf (state, bank_id, next_at);
+
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS business_days (
+    business_date TEXT PRIMARY KEY,             -- YYYY-MM-DD
+    state         TEXT NOT NULL,                -- open | closed
+    opened_at     TEXT NOT NULL,
+    closed_at     TEXT
+);
+
+CREATE TABLE IF NOT EXISTS settlements (
+    business_date  TEXT,
+    bank_id        TEXT,
+    credits_count  BIGINT,
+    credits_amount BIGINT,
+    debits_count   BIGINT,
+    debits_amount  BIGINT,
+    net            TEXT,
+    rc             TEXT,
+    state          TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    PRIMARY KEY (business_date, bank_id)
+);
+
+CREATE TABLE IF NOT EXISTS admin_commands (
+    command_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    command    TEXT NOT NULL,
+    args       TEXT NOT NULL,
+    state      TEXT NOT NULL,                   -- new | taken | done | failed
+    result     TEXT,
+    node_id    TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS admin_commands_state ON admin_commands (state, command_id);
+
+CREATE TABLE IF NOT EXISTS nodes (
+    node_id      TEXT PRIMARY KEY,
+    heartbeat_at TEXT NOT NULL,
+    started_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS ops_flags (
+    flag_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    txn_id     BIGINT,
+    kind       TEXT NOT NULL,
+    detail     TEXT,
+    created_at TEXT NOT NULL
+);

@@ -1,0 +1,278 @@
+"""SQLite backend: one write connection with group commit, one read connection.
+
+Why group commit: with synchronous=FULL every COMMIT waits for an fsync (milliseconds). Units run one
+at a time on the event-loop thread inside one open write transaction, each in its own SAVEPOINT (so a
+unit that raises is undone alone); the COMMIT then runs in a worker thread while units arriving in the
+meantime queue up for the next batch. One fsync thus serves every unit of a batch, and each `unit()`
+call returns only once the commit holding it is on disk.
+
+Several processes may open the same file (CLI admin commands beside `serve`): WAL lets readers run
+beside the writer, write transactions are kept short (a batch is capped), and busy_timeout makes a
+second writer wait for the lock instead of failing.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sqlite3
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Awaitable, Callable, Sequence, TypeVar
+
+from . import DuplicateKey
+from .base import Database, StorageError
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+MAX_BATCH_UNITS = 512      # keeps a write transaction short for other processes
+MAX_BATCH_SECONDS = 0.05   # ... and bounded in time when units arrive non-stop
+
+_inside_unit: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_inside_unit", default=False)
+
+_UNIQUE_ERRORS = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
+def _storage_error(exc: sqlite3.Error, sql: str) -> StorageError:
+    """sqlite3 errors as the storage layer's errors (unique keys are DuplicateKey)."""
+    if getattr(exc, "sqlite_errorname", "") in _UNIQUE_ERRORS:
+        return DuplicateKey(f"{exc} ({sql.strip()[:80]})")
+    return StorageError(f"sqlite: {exc} ({sql.strip()[:80]})")
+
+
+class SqliteTx:
+    """A Tx over one sqlite3 connection (calls are synchronous underneath; they never yield)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, sql) from exc
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cur = self._run(sql, args)
+        try:
+            cur.fetchall()  # a RETURNING statement only completes once read
+            return max(cur.rowcount, 0)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, sql) from exc
+        finally:
+            cur.close()
+
+    async def fetchone(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        cur = self._run(sql, args)
+        try:
+            return cur.fetchone()
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, sql) from exc
+        finally:
+            cur.close()  # resets the statement (finishes an INSERT ... RETURNING)
+
+    async def fetchall(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        cur = self._run(sql, args)
+        try:
+            return cur.fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, sql) from exc
+        finally:
+            cur.close()
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchone(sql, *args)
+        return None if row is None else row[0]
+
+
+@dataclass
+class _Pending:
+    """A unit waiting for its batch."""
+    work: Callable[[SqliteTx], Awaitable[Any]]
+    context: contextvars.Context
+    future: asyncio.Future = field(repr=False)
+
+
+def _connect(path: str, *, read_only: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = FULL")
+    if read_only:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+class SqliteDatabase(Database):
+    """`SqliteDatabase(path)`; ":memory:" gives a private in-memory database (tests).
+
+    `commits` counts write transactions committed and `units` the units they carried, so
+    `units / commits` is the average batch size."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.commits = 0
+        self.units = 0
+        self._memory = path == ":memory:" or path.startswith("file::memory:")
+        self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = asyncio.Lock()
+        self._queue: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task | None = None
+        self._closing = False
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+        try:
+            self._conn = await self._in_thread(self._open_writer)
+            if not self._memory:
+                self._reader = await self._in_thread(_connect, self.path, read_only=True)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StorageError(f"sqlite: cannot open {self.path}: {exc}") from exc
+        self._closing = False
+        self._writer = asyncio.create_task(self._write_loop(), name=f"sqlite-writer:{self.path}")
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = _connect(self.path, read_only=False)
+        if not self._memory:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"journal_mode is {mode}, WAL refused")
+        schema = resources.files(__package__).joinpath("schema_sqlite.sql").read_text()
+        conn.executescript(schema)  # CREATE ... IF NOT EXISTS: idempotent, safe beside other processes
+        return conn
+
+    async def close(self) -> None:
+        """Finishes the units already queued, then closes."""
+        self._closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer
+            self._writer = None
+        for conn in (self._reader, self._conn):
+            if conn is not None:
+                conn.close()
+        self._reader = self._conn = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    # -- units -----------------------------------------------------------------------------------
+
+    async def unit(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
+        if _inside_unit.get():
+            raise StorageError("a unit cannot open another unit (it would wait for itself)")
+        if self._conn is None or self._closing:
+            raise StorageError("sqlite: database is not open")
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(work, contextvars.copy_context(), future))
+        self._wakeup.set()
+        return await future
+
+    async def read(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
+        """Runs on the read connection: sees every committed unit, never waits for a commit."""
+        if self._reader is None:
+            if self._memory and self._conn is not None:
+                return await self.unit(work)  # a private :memory: db has no second connection
+            raise StorageError("sqlite: database is not open")
+        async with self._read_lock:
+            self._reader.execute("BEGIN")  # one snapshot for the whole read
+            try:
+                return await work(SqliteTx(self._reader))
+            finally:
+                if self._reader.in_transaction:
+                    self._reader.execute("COMMIT")
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                await self._run_batch()
+            if self._closing and not self._queue:
+                return
+
+    async def _run_batch(self) -> None:
+        """One write transaction: every queued unit (up to the caps), one durable COMMIT."""
+        try:
+            await self._in_thread(self._conn.execute, "BEGIN IMMEDIATE")  # may wait for other processes
+        except sqlite3.Error as exc:
+            self._fail_queued(StorageError(f"sqlite: cannot begin a write transaction: {exc}"))
+            return
+        done: list[tuple[_Pending, BaseException | None, Any]] = []
+        try:
+            started = time.monotonic()
+            while self._queue and len(done) < MAX_BATCH_UNITS and time.monotonic() - started < MAX_BATCH_SECONDS:
+                pending = self._queue.popleft()
+                if pending.future.done():  # its caller was cancelled before the unit started
+                    continue
+                done.append((pending, *await self._run_unit(pending)))
+            await self._in_thread(self._conn.execute, "COMMIT")
+        except sqlite3.Error as exc:  # the whole batch is lost: every unit in it fails
+            self._rollback_quietly()
+            error = StorageError(f"sqlite: write transaction failed: {exc}")
+            done = [(pending, error, None) for pending, _, _ in done]
+        else:
+            self.commits += 1
+            self.units += len(done)
+        for pending, error, result in done:
+            _settle(pending.future, error, result)
+
+    async def _run_unit(self, pending: _Pending) -> tuple[BaseException | None, Any]:
+        """Runs one unit inside a savepoint, in its caller's context (logging context, etc.)."""
+        conn = self._conn
+        conn.execute("SAVEPOINT unit")
+        task = asyncio.create_task(self._call(pending.work), context=pending.context)
+        try:
+            result = await asyncio.shield(task)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the unit's caller
+            if not task.done():  # the writer itself is being cancelled: let the unit finish first
+                await asyncio.wait([task])
+            conn.execute("ROLLBACK TO unit")
+            conn.execute("RELEASE unit")
+            return exc, None
+        conn.execute("RELEASE unit")
+        return None, result
+
+    async def _call(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
+        _inside_unit.set(True)
+        return await work(SqliteTx(self._conn))
+
+    def _fail_queued(self, error: StorageError) -> None:
+        while self._queue:
+            _settle(self._queue.popleft().future, error, None)
+
+    def _rollback_quietly(self) -> None:
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def _settle(future: asyncio.Future, error: BaseException | None, result: Any) -> None:
+    if future.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        future.cancel()
+    elif error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
