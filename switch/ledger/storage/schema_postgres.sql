@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS txns (
     original_txn_id BIGINT,
     request         TEXT,                       -- json
     response        TEXT,                       -- json
+    bank_request    TEXT,                       -- json: the 0200 as sent to the bank (reversals name it)
     bank_response   TEXT,                       -- json
     flagged         TEXT,
     node_id         TEXT,
