@@ -1,0 +1,154 @@
+"""ppob-bank-sim: run the simulated partner bank host until SIGINT/SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import NoReturn, Sequence
+
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from .book import Book, Status
+from .faults import Faults
+from .host import BankHost
+
+log = structlog.get_logger("bank_sim")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit status 2 (OPERATIONS.md)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="ppob-bank-sim", description="Simulated partner bank host (contract HI side).")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--listen", type=address, metavar="HOST:PORT", help="accept the switch's connections")
+    where.add_argument("--connect", type=address, metavar="HOST:PORT", help="connect to the switch")
+    p.add_argument("--framing", choices=("2B", "4A"), default="2B")
+    p.add_argument("--seed", type=int, default=1, help="book seed (same seed, same customers)")
+    p.add_argument("--size", type=non_negative, default=1000, help="customers per product")
+    p.add_argument("--bank-id", default="BANKSIM")
+    p.add_argument("--latency-ms", type=non_negative, default=0)
+    p.add_argument("--timeout-rate", type=rate, default=0.0)
+    p.add_argument("--decline-rate", type=rate, default=0.0)
+    p.add_argument("--drop-rate", type=rate, default=0.0)
+    p.add_argument("--fault-seed", type=int, default=0)
+    p.add_argument("--echo-interval-s", type=float, default=None, help="send our own 0800/301 this often")
+    p.add_argument("--settlement-dir", default=None, help="write RCN/CTL files here at each cutover")
+    p.add_argument("--list-customers", action="store_true", help="print the example customers and exit")
+    p.add_argument("--json-logs", action="store_true")
+    return p
+
+
+def configure_logging(json_logs: bool) -> None:
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
+def customers_table(book: Book) -> Table:
+    table = Table(title=f"Example customers (seed {book.seed}, {book.today:%Y-%m-%d})")
+    for column in ("scenario", "product", "customer", "name", "details", "expect"):
+        table.add_column(column)
+    for scenario, number in book.examples().items():
+        table.add_row(scenario, *describe(book, number))
+    return table
+
+
+def rupiah(amount: int) -> str:
+    return "Rp " + f"{amount:,}".replace(",", ".")
+
+
+def describe(book: Book, number: str) -> tuple[str, str, str, str, str]:
+    """product, customer, name, details, expected response code of one example customer."""
+    if number in book.prepaid:
+        m = book.prepaid[number]
+        return ("PLNPRA", number, m.name, f"{m.tariff.code}/{m.tariff.power_va} VA, IDPEL {m.idpel}", "00")
+    if number in book.registrations:
+        r = book.registrations[number]
+        total = r.amount + book.admin_fees.nontaglis
+        return "PLNNTL", number, r.name, f"{r.transaction_name}, Rp {total:,}".replace(",", "."), "00"
+    customer = book.postpaid.get(number)
+    if customer is None:
+        return "PLNPST", number, "-", "not in the book", "14"
+    expect = {Status.BLOCKED: "77", Status.NOT_AVAILABLE: "89"}.get(customer.status)
+    if expect is None and not customer.unpaid:
+        expect = "88"
+    offered = customer.offered
+    due = sum(b.total for b in offered) + book.admin_fees.postpaid * len(offered)
+    details = (f"{customer.tariff.code}/{customer.tariff.power_va} VA, {len(customer.unpaid)} unpaid, "
+               f"{len(offered)} offered, {rupiah(due)}")
+    return "PLNPST", number, customer.name, details, expect or "00"
+
+
+async def serve(args: argparse.Namespace, book: Book) -> None:
+    faults = Faults(args.latency_ms, args.timeout_rate, args.decline_rate, args.drop_rate, args.fault_seed)
+    host = BankHost(book, faults, args.framing, args.bank_id, args.settlement_dir,
+                    echo_interval_s=args.echo_interval_s)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if args.listen:
+        await host.listen(*args.listen)
+    else:
+        await host.connect(*args.connect)
+    await stop.wait()
+    await host.stop()
+    log.info("stopped", answered=dict(host.stats.by_rc), received=dict(host.stats.received),
+             unanswered=host.stats.unanswered, dropped=host.stats.dropped)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if not (args.listen or args.connect or args.list_customers):
+        p.error("one of --listen HOST:PORT or --connect HOST:PORT is required")
+    book = Book.generate(args.seed, args.size)
+    if args.list_customers:
+        Console().print(customers_table(book))
+        return 0
+    configure_logging(args.json_logs)
+    try:
+        asyncio.run(serve(args, book))
+    except OSError as exc:
+        print(f"ppob-bank-sim: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
