@@ -25,6 +25,9 @@ from prometheus_client import (
 
 INTERFACES = ("terminal", "bank")
 SAF_KINDS = ("reversal", "advice")
+# A business date's settlement towards one bank: open -> closed (cutover) -> sent (0500 out) ->
+# agreed (0510 00) or disputed (0510 95); failed when the 0500 could not be delivered.
+SETTLEMENT_STATES = ("open", "closed", "sent", "agreed", "disputed", "failed")
 # Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 
@@ -152,6 +155,7 @@ class Metrics:
 
     def set_settlement_state(self, bank: str, state: str) -> None:
         """The settlement state of the latest business date for a bank: that state 1, earlier ones 0."""
+        _check(state, SETTLEMENT_STATES, "state")
         seen = self._settlement_states.setdefault(bank, set())
         seen.add(state)
         for s in seen:
