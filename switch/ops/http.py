@@ -48,9 +48,11 @@ class OpsHttpServer:
             raise RuntimeError("OpsHttpServer is not started")
         return self._server.sockets[0].getsockname()[1]
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listens on host:port (0: a free port); returns the bound port."""
         self._server = await asyncio.start_server(self._serve, host, port, limit=_LINE_LIMIT)
         log.info("ops_http_listening", host=host, port=self.port)
+        return self.port
 
     async def stop(self) -> None:
         if self._server is None:

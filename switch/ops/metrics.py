@@ -25,9 +25,9 @@ from prometheus_client import (
 
 INTERFACES = ("terminal", "bank")
 SAF_KINDS = ("reversal", "advice")
-# A business date's settlement towards one bank: open -> closed (cutover) -> sent (0500 out) ->
-# agreed (0510 00) or disputed (0510 95); failed when the 0500 could not be delivered.
-SETTLEMENT_STATES = ("open", "closed", "sent", "agreed", "disputed", "failed")
+# A business date's settlement towards one bank (switch.settlement.settle's names): settled (0510 00),
+# disputed (0510 95), refused (another 0510 code), unsent (no 0510 came); open/closed before settling.
+SETTLEMENT_STATES = ("open", "closed", "unsent", "settled", "disputed", "refused")
 # Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 

@@ -45,7 +45,7 @@ def test_gauges_report_the_state_they_were_last_given():
     metrics = Metrics()
     metrics.set_saf("BANKA", "reversal", pending=3, oldest_age_s=42.0)
     metrics.set_saf("BANKA", "advice", pending=0, oldest_age_s=99.0)
-    metrics.set_settlement_state("BANKA", "sent")
+    metrics.set_settlement_state("BANKA", "unsent")
     metrics.set_settlement_state("BANKA", "disputed")
     metrics.set_business_date("2025-11-24")
     metrics.set_business_date("2025-11-25")
@@ -55,7 +55,7 @@ def test_gauges_report_the_state_they_were_last_given():
     assert sample(metrics, "ppob_in_flight", interface="bank") == 0
     assert sample(metrics, "ppob_saf_oldest_age_seconds", bank="BANKA", kind="reversal") == 42
     assert sample(metrics, "ppob_saf_oldest_age_seconds", bank="BANKA", kind="advice") == 0
-    assert sample(metrics, "ppob_settlement_state", bank="BANKA", state="sent") == 0
+    assert sample(metrics, "ppob_settlement_state", bank="BANKA", state="unsent") == 0
     assert sample(metrics, "ppob_settlement_state", bank="BANKA", state="disputed") == 1
     assert sample(metrics, "ppob_business_date", date="2025-11-24") is None
     assert sample(metrics, "ppob_business_date", date="2025-11-25") == 1
@@ -114,7 +114,7 @@ async def ops_server():
 
     metrics = Metrics()
     server = OpsHttpServer(metrics, ready_check)
-    await server.start("127.0.0.1", 0)
+    assert await server.start("127.0.0.1", 0) == server.port
     try:
         yield server, metrics, readiness
     finally:
