@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import messages
+from wire_strategies import messages
 
 from switch.wire import HI, TI, CodecError, Message, an, decode, encode, n
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import messages
+from wire_strategies import messages
 
 from switch.wire import TI, CodecError, Message, decode, encode, mac_field, sign, verify
 
