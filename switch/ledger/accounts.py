@@ -1,0 +1,127 @@
+"""Agents (mitra) and their terminals: registration, lookup, blocking.
+
+An agent's deposit account (`agent:<ID>`) is opened empty with the agent; money moves only in money.py.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from .money import agent_account, ensure_account
+from .storage import Tx, utc_now
+
+# ISO 8583 fields 42 (ans15) and 41 (ans8) carry the ids space-padded, so an id has no spaces.
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
+_KEY_HEX = re.compile(r"[0-9A-Fa-f]{32}")
+
+
+@dataclass(frozen=True)
+class Agent:
+    agent_id: str
+    name: str
+    daily_limit: int | None  # minor units; None = no limit
+    blocked: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Terminal:
+    terminal_id: str
+    agent_id: str
+    key: bytes               # the 16-byte MAC key
+    blocked: bool
+    created_at: str
+
+    @property
+    def key_hex(self) -> str:
+        return self.key.hex().upper()
+
+
+def _check_id(what: str, value: str, max_len: int) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len or not _PRINTABLE.fullmatch(value):
+        raise ValueError(f"{what} id must be 1..{max_len} printable characters without spaces, not {value!r}")
+
+
+def _agent(row) -> Agent:
+    return Agent(row["agent_id"], row["name"], row["daily_limit"], bool(row["blocked"]), row["created_at"])
+
+
+def _terminal(row) -> Terminal:
+    return Terminal(row["terminal_id"], row["agent_id"], bytes.fromhex(row["mac_key"]),
+                    bool(row["blocked"]), row["created_at"])
+
+
+async def add_agent(tx: Tx, agent_id: str, name: str, daily_limit: int | None) -> None:
+    """Registers an agent with an empty deposit. `daily_limit` in minor units (None = no limit)."""
+    _check_id("agent", agent_id, 15)
+    if not name or not name.strip():
+        raise ValueError("agent name must not be empty")
+    if daily_limit is not None and (not isinstance(daily_limit, int) or daily_limit < 0):
+        raise ValueError(f"daily limit must be a non-negative integer of minor units, not {daily_limit!r}")
+    added = await tx.execute(
+        "INSERT INTO agents (agent_id, name, daily_limit, blocked, created_at) VALUES (?, ?, ?, 0, ?)"
+        " ON CONFLICT (agent_id) DO NOTHING",
+        agent_id, name, daily_limit, utc_now())
+    if added == 0:
+        raise ValueError(f"agent {agent_id} already exists")
+    await ensure_account(tx, agent_account(agent_id), "agent")
+
+
+async def get_agent(tx: Tx, agent_id: str) -> Agent | None:
+    row = await tx.fetchone("SELECT * FROM agents WHERE agent_id = ?", agent_id)
+    return None if row is None else _agent(row)
+
+
+async def list_agents(tx: Tx) -> list[Agent]:
+    return [_agent(row) for row in await tx.fetchall("SELECT * FROM agents ORDER BY agent_id")]
+
+
+async def set_agent_blocked(tx: Tx, agent_id: str, blocked: bool) -> None:
+    if await tx.execute("UPDATE agents SET blocked = ? WHERE agent_id = ?", int(blocked), agent_id) == 0:
+        raise ValueError(f"unknown agent {agent_id}")
+
+
+async def set_agent_daily_limit(tx: Tx, agent_id: str, daily_limit: int | None) -> None:
+    if daily_limit is not None and (not isinstance(daily_limit, int) or daily_limit < 0):
+        raise ValueError(f"daily limit must be a non-negative integer of minor units, not {daily_limit!r}")
+    if await tx.execute("UPDATE agents SET daily_limit = ? WHERE agent_id = ?", daily_limit, agent_id) == 0:
+        raise ValueError(f"unknown agent {agent_id}")
+
+
+async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | None) -> str:
+    """Registers a terminal of `agent_id`; returns its MAC key as 32 upper-case hex characters
+    (`key_hex` in either case, or a fresh random key when None)."""
+    _check_id("terminal", terminal_id, 8)
+    if key_hex is None:
+        key_hex = secrets.token_bytes(16).hex()
+    if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
+        raise ValueError("terminal key must be 32 hex characters (16 bytes)")
+    key_hex = key_hex.upper()
+    if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
+        raise ValueError(f"unknown agent {agent_id}")
+    added = await tx.execute(
+        "INSERT INTO terminals (terminal_id, agent_id, mac_key, blocked, created_at) VALUES (?, ?, ?, 0, ?)"
+        " ON CONFLICT (terminal_id) DO NOTHING",
+        terminal_id, agent_id, key_hex, utc_now())
+    if added == 0:
+        raise ValueError(f"terminal {terminal_id} already exists")
+    return key_hex
+
+
+async def get_terminal(tx: Tx, terminal_id: str) -> Terminal | None:
+    row = await tx.fetchone("SELECT * FROM terminals WHERE terminal_id = ?", terminal_id)
+    return None if row is None else _terminal(row)
+
+
+async def list_terminals(tx: Tx, agent_id: str | None = None) -> list[Terminal]:
+    if agent_id is None:
+        rows = await tx.fetchall("SELECT * FROM terminals ORDER BY terminal_id")
+    else:
+        rows = await tx.fetchall("SELECT * FROM terminals WHERE agent_id = ? ORDER BY terminal_id", agent_id)
+    return [_terminal(row) for row in rows]
+
+
+async def set_terminal_blocked(tx: Tx, terminal_id: str, blocked: bool) -> None:
+    if await tx.execute("UPDATE terminals SET blocked = ? WHERE terminal_id = ?", int(blocked), terminal_id) == 0:
+        raise ValueError(f"unknown terminal {terminal_id}")

@@ -1,0 +1,237 @@
+"""The only module that moves money: top-ups, holds, debits, releases, credits back, commissions.
+
+Every function takes the caller's Tx, so a flow composes it with its own txn updates in one unit.
+Amounts are int minor units. Every journal entry's postings sum to zero. Rows are touched in one
+order everywhere (holds, daily_usage, agent account, other accounts, entries) so that two nodes
+sharing PostgreSQL cannot deadlock each other on money.
+"""
+from __future__ import annotations
+
+from .storage import StorageError, Tx, utc_now
+
+TOPUPS = "switch:topups"
+COMMISSION = "switch:commission"
+
+
+class HoldRefused(Exception):
+    """The hold was not placed: rc "51" (insufficient deposit) or "61" (over the daily limit).
+    Nothing of the attempt remains in the database, even if the caller catches this and commits."""
+
+    def __init__(self, rc: str, detail: str = "") -> None:
+        super().__init__(f"hold refused ({rc}): {detail}" if detail else f"hold refused ({rc})")
+        self.rc = rc
+
+
+def agent_account(agent_id: str) -> str:
+    return f"agent:{agent_id}"
+
+
+def bank_account(bank_id: str) -> str:
+    return f"bank:{bank_id}"
+
+
+async def ensure_account(tx: Tx, account_id: str, kind: str) -> None:
+    await tx.execute(
+        "INSERT INTO accounts (account_id, kind) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING",
+        account_id, kind)
+
+
+async def _move(tx: Tx, account_id: str, delta: int) -> None:
+    await tx.execute("UPDATE accounts SET balance = balance + ? WHERE account_id = ?", delta, account_id)
+
+
+async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]], *, agent_id: str | None,
+                   txn_id: int | None = None, business_date: str | None = None,
+                   memo: str | None = None) -> bool:
+    """Writes one entry and its postings (balances are the caller's job). False if (kind, ref) exists."""
+    assert sum(amount for _, amount in postings) == 0, "postings of an entry must sum to zero"
+    entry_id = await tx.fetchval(
+        "INSERT INTO entries (kind, ref, agent_id, txn_id, business_date, memo, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, ref) DO NOTHING RETURNING entry_id",
+        kind, ref, agent_id, txn_id, business_date, memo, utc_now())
+    if entry_id is None:
+        return False
+    values = ", ".join("(?, ?, ?)" for _ in postings)
+    args = [value for account_id, amount in postings for value in (entry_id, account_id, amount)]
+    await tx.execute(f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values}", *args)
+    return True
+
+
+def _positive(amount: int) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValueError(f"amount must be a positive integer of minor units, not {amount!r}")
+
+
+async def topup(tx: Tx, agent_id: str, amount: int, ref: str) -> bool:
+    """Credits the agent's deposit (switch:topups -X, agent +X). False if `ref` was applied before."""
+    _positive(amount)
+    if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
+        raise ValueError(f"unknown agent {agent_id}")
+    agent = agent_account(agent_id)
+    await ensure_account(tx, agent, "agent")
+    await ensure_account(tx, TOPUPS, "switch")
+    if not await _journal(tx, "topup", ref, [(TOPUPS, -amount), (agent, amount)], agent_id=agent_id):
+        return False
+    await _move(tx, agent, amount)
+    await _move(tx, TOPUPS, -amount)
+    return True
+
+
+async def place_hold(tx: Tx, txn_id: int, agent_id: str, amount: int, business_date: str,
+                     daily_limit: int | None) -> None:
+    """Reserves `amount` of the agent's available deposit for payment `txn_id` and counts it against
+    the daily limit of `business_date` (reaching the limit exactly is allowed). Raises HoldRefused;
+    a second call for the same txn_id does nothing."""
+    _positive(amount)
+    now = utc_now()
+    placed = await tx.fetchval(
+        "INSERT INTO holds (txn_id, agent_id, amount, business_date, state, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, 'held', ?, ?) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
+        txn_id, agent_id, amount, business_date, now, now)
+    if placed is None:
+        return  # this payment already has its hold (or had it)
+    if not await _count_usage(tx, agent_id, business_date, amount, daily_limit):
+        await tx.execute("DELETE FROM holds WHERE txn_id = ?", txn_id)
+        raise HoldRefused("61", f"agent {agent_id} daily limit {daily_limit} on {business_date}")
+    reserved = await tx.execute(
+        "UPDATE accounts SET held = held + ? WHERE account_id = ? AND balance - held >= ?",
+        amount, agent_account(agent_id), amount)
+    if reserved == 0:
+        await _uncount_usage(tx, agent_id, business_date, amount)
+        await tx.execute("DELETE FROM holds WHERE txn_id = ?", txn_id)
+        raise HoldRefused("51", f"agent {agent_id} deposit does not cover {amount}")
+
+
+async def _count_usage(tx: Tx, agent_id: str, business_date: str, amount: int, limit: int | None) -> bool:
+    """Adds `amount` to the day's usage unless that would pass `limit`; one conditional upsert, so
+    concurrent holds cannot both slip under the limit. Usage is counted even without a limit."""
+    if limit is not None and amount > limit:
+        return False
+    upsert = ("INSERT INTO daily_usage (agent_id, business_date, used) VALUES (?, ?, ?)"
+              " ON CONFLICT (agent_id, business_date) DO UPDATE SET used = daily_usage.used + excluded.used")
+    if limit is None:
+        return await tx.execute(upsert, agent_id, business_date, amount) == 1
+    return await tx.execute(upsert + " WHERE daily_usage.used + excluded.used <= ?",
+                            agent_id, business_date, amount, limit) == 1
+
+
+async def _uncount_usage(tx: Tx, agent_id: str, business_date: str, amount: int) -> None:
+    await tx.execute("UPDATE daily_usage SET used = used - ? WHERE agent_id = ? AND business_date = ?",
+                     amount, agent_id, business_date)
+
+
+async def _take_hold(tx: Tx, txn_id: int, from_state: str, to_state: str):
+    """Moves a hold between states; returns its row, or None when it was not in `from_state`."""
+    return await tx.fetchone(
+        "UPDATE holds SET state = ?, updated_at = ? WHERE txn_id = ? AND state = ?"
+        " RETURNING agent_id, amount, business_date",
+        to_state, utc_now(), txn_id, from_state)
+
+
+async def debit_hold(tx: Tx, txn_id: int, bank_id: str) -> bool:
+    """The bank approved: the hold becomes a debit (agent -X, bank +X). False if not held."""
+    hold = await _take_hold(tx, txn_id, "held", "debited")
+    if hold is None:
+        return False
+    agent_id, amount = hold["agent_id"], hold["amount"]
+    agent, bank = agent_account(agent_id), bank_account(bank_id)
+    await tx.execute("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
+                     amount, amount, agent)
+    await ensure_account(tx, bank, "bank")
+    await _move(tx, bank, amount)  # last: the bank's row is the hot one across concurrent debits
+    if not await _journal(tx, "debit", str(txn_id), [(agent, -amount), (bank, amount)],
+                          agent_id=agent_id, txn_id=txn_id, business_date=hold["business_date"]):
+        raise StorageError(f"ledger: txn {txn_id} was held but already has a debit entry")
+    return True
+
+
+async def release_hold(tx: Tx, txn_id: int) -> bool:
+    """The payment did not happen: the hold is released and no longer counts against the daily
+    limit. False if not held."""
+    hold = await _take_hold(tx, txn_id, "held", "released")
+    if hold is None:
+        return False
+    await _uncount_usage(tx, hold["agent_id"], hold["business_date"], hold["amount"])
+    await tx.execute("UPDATE accounts SET held = held - ? WHERE account_id = ?",
+                     hold["amount"], agent_account(hold["agent_id"]))
+    return True
+
+
+async def credit_back(tx: Tx, txn_id: int, bank_id: str, business_date: str | None = None) -> bool:
+    """A debited payment the bank reversed: agent +X, bank -X (entry 'credit_back'); it stops
+    counting against the daily limit. False unless the hold was in state 'debited'.
+    `business_date` dates the entry (default: the payment's business date)."""
+    hold = await _take_hold(tx, txn_id, "debited", "credited_back")
+    if hold is None:
+        return False
+    agent_id, amount = hold["agent_id"], hold["amount"]
+    agent, bank = agent_account(agent_id), bank_account(bank_id)
+    await _uncount_usage(tx, agent_id, hold["business_date"], amount)
+    await _move(tx, agent, amount)
+    await ensure_account(tx, bank, "bank")
+    await _move(tx, bank, -amount)
+    if not await _journal(tx, "credit_back", str(txn_id), [(bank, -amount), (agent, amount)],
+                          agent_id=agent_id, txn_id=txn_id,
+                          business_date=business_date or hold["business_date"]):
+        raise StorageError(f"ledger: txn {txn_id} was debited but already has a credit_back entry")
+    return True
+
+
+async def post_commission(tx: Tx, agent_id: str, amount: int, ref: str, business_date: str) -> bool:
+    """Pays the agent a commission (switch:commission -C, agent +C). False if `ref` was posted."""
+    _positive(amount)
+    agent = agent_account(agent_id)
+    await ensure_account(tx, agent, "agent")  # before the postings that reference them
+    await ensure_account(tx, COMMISSION, "switch")
+    if not await _journal(tx, "commission", ref, [(COMMISSION, -amount), (agent, amount)],
+                          agent_id=agent_id, business_date=business_date):
+        return False
+    await _move(tx, agent, amount)
+    await _move(tx, COMMISSION, -amount)
+    return True
+
+
+async def balances(tx: Tx, agent_id: str) -> tuple[int, int]:
+    """(ledger, available) in minor units; (0, 0) for an agent without an account."""
+    row = await tx.fetchone("SELECT balance, held FROM accounts WHERE account_id = ?", agent_account(agent_id))
+    if row is None:
+        return 0, 0
+    return row["balance"], row["balance"] - row["held"]
+
+
+_CHECKS: list[tuple[str, str]] = [
+    ("postings do not sum to zero: {0}",
+     "SELECT CAST(SUM(amount) AS BIGINT) FROM postings HAVING SUM(amount) <> 0"),
+    ("entry {0} postings sum to {1}",
+     "SELECT entry_id, CAST(SUM(amount) AS BIGINT) FROM postings GROUP BY entry_id HAVING SUM(amount) <> 0"),
+    ("account {0} balance {1} but its postings sum to {2}",
+     "SELECT a.account_id, a.balance, CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) FROM accounts a"
+     " LEFT JOIN postings p ON p.account_id = a.account_id GROUP BY a.account_id, a.balance"
+     " HAVING a.balance <> COALESCE(SUM(p.amount), 0)"),
+    ("account {0} held {1} but its holds in state held sum to {2}",
+     "SELECT a.account_id, a.held, CAST(COALESCE(SUM(h.amount), 0) AS BIGINT) FROM accounts a"
+     " LEFT JOIN holds h ON 'agent:' || h.agent_id = a.account_id AND h.state = 'held'"
+     " GROUP BY a.account_id, a.held HAVING a.held <> COALESCE(SUM(h.amount), 0)"),
+    ("agent {0} has holds in state held ({1}) but no account",
+     "SELECT h.agent_id, CAST(SUM(h.amount) AS BIGINT) FROM holds h LEFT JOIN accounts a"
+     " ON a.account_id = 'agent:' || h.agent_id WHERE h.state = 'held' AND a.account_id IS NULL"
+     " GROUP BY h.agent_id"),
+    ("account {0} available {1} is negative",
+     "SELECT account_id, balance - held FROM accounts WHERE kind = 'agent' AND balance - held < 0"),
+    ("account {0} held {1} is negative",
+     "SELECT account_id, held FROM accounts WHERE held < 0"),
+    ("agent {0} usage on {1} is {2} but its held and debited payments sum to {3}",
+     "SELECT u.agent_id, u.business_date, u.used, CAST(COALESCE(SUM(h.amount), 0) AS BIGINT)"
+     " FROM daily_usage u LEFT JOIN holds h ON h.agent_id = u.agent_id"
+     " AND h.business_date = u.business_date AND h.state IN ('held', 'debited')"
+     " GROUP BY u.agent_id, u.business_date, u.used HAVING u.used <> COALESCE(SUM(h.amount), 0)"),
+]
+
+
+async def check_books(tx: Tx) -> list[str]:
+    """Every way the books can be wrong, one line each; empty when they balance."""
+    problems: list[str] = []
+    for message, sql in _CHECKS:
+        for row in await tx.fetchall(sql):
+            problems.append(message.format(*tuple(row)))
+    return problems
