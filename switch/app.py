@@ -1,0 +1,193 @@
+"""The composition root: builds the switch from its configuration, runs it, drains it."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import structlog
+
+from switch.flows.context import Services
+from switch.flows.gateway import TerminalGateway
+from switch.flows.recovery import recover
+from switch.flows.store_forward import StoreAndForward
+from switch.ledger import money
+from switch.ledger.calendar import BusinessCalendar
+from switch.ledger.storage import Database, open_database
+from switch.ledger.txns import now_iso
+from switch.links.bank_link import BankLink
+from switch.links.router import Router
+from switch.links.stan import StanAllocator
+from switch.links.terminal_server import TerminalServer
+from switch.ops import admin
+from switch.ops.config import Config
+from switch.settlement import cutover
+
+log = structlog.get_logger("switch")
+
+DRAIN_S = 25.0
+
+
+@dataclass
+class Ports:
+    terminals: int
+    metrics: int | None
+    banks: dict[str, int]  # listen-mode banks: bound port
+
+
+def age_s(iso: str | None) -> float:
+    if not iso:
+        return 0.0
+    then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
+
+
+class SwitchApp:
+    def __init__(self, config: Config, *, metrics=None) -> None:
+        self.config = config
+        self.node_id = config.switch.node_id or f"{socket.gethostname()}:{config.terminals.listen}"
+        self.metrics = metrics
+        self.db: Database | None = None
+        self.svc: Services | None = None
+        self._background: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+
+    # ---- start -------------------------------------------------------------------------------
+    async def start(self) -> Ports:
+        cfg = self.config
+        self.db = open_database(cfg.switch.database)
+        await self.db.open()
+        calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
+        await calendar.load()
+        stans = StanAllocator(self.db, lambda: calendar.current)
+        links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
+                 for bank in cfg.banks]
+        self.svc = svc = Services(config=cfg, db=self.db, router=Router(links), calendar=calendar,
+                                  stans=stans, metrics=self.metrics, node_id=self.node_id)
+        self.saf = StoreAndForward(svc)
+        svc.saf_wake = self.saf.wake
+        await recover(svc)
+        self._watch_links(links)
+        for link in links:
+            await link.start()
+        self.saf.start()
+        self.gateway = TerminalGateway(svc)
+        self.terminals = TerminalServer(cfg.terminals, self.gateway.handle, on_reject=self._frame_rejected,
+                                        on_connections=self._connections)
+        terminal_port = await self.terminals.start()
+        metrics_port = await self._start_http()
+        self._started_at = now_iso()
+        await admin.beat(self.db, self.node_id, self._started_at)
+        self.admin = admin.AdminPoller(self.db, self.node_id, self._admin_handlers())
+        self._background = [asyncio.create_task(self._every(1.0, self._housekeeping)),
+                            asyncio.create_task(self._every(0.5, self.admin.poll_once)),
+                            asyncio.create_task(self._every(5.0, self._refresh_gauges))]
+        log.info("switch_started", node=self.node_id, business_date=calendar.current,
+                 terminals=terminal_port, banks=[b.id for b in cfg.banks])
+        return Ports(terminal_port, metrics_port,
+                     {link.id: link.listen_port for link in links if link.listen_port})
+
+    def _admin_handlers(self) -> dict:
+        async def settle(args: dict) -> dict:
+            from switch.settlement.settle import settle_command
+            return await settle_command(self.svc, args)
+        return {"cutover": lambda args: cutover.forced_cutover(self.svc), "settle": settle}
+
+    async def _start_http(self) -> int | None:
+        if self.metrics is None:
+            return None
+        from switch.ops.http import OpsHttpServer
+        self.http = OpsHttpServer(self.metrics, self.ready)
+        host, _, port = self.config.metrics.listen.rpartition(":")
+        return await self.http.start(host.strip("[]"), int(port))
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await self.db.read(lambda tx: tx.fetchval("SELECT 1"))
+        except Exception as exc:
+            return False, f"database unreachable: {exc}"
+        products = {p for bank in self.config.banks for p in bank.products}
+        down = sorted(p for p in products if not self.svc.router.candidates(p))
+        if down:
+            return False, "no bank link up for " + ", ".join(down)
+        return True, "ready"
+
+    # ---- background --------------------------------------------------------------------------
+    async def _every(self, seconds: float, job) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background_job_failed", job=getattr(job, "__name__", str(job)))
+
+    async def _housekeeping(self) -> None:
+        await admin.beat(self.db, self.node_id, self._started_at)
+        await cutover.scheduled_cutover(self.svc)
+
+    async def _refresh_gauges(self) -> None:
+        if self.metrics is None:
+            return
+        rows = await self.db.read(lambda tx: tx.fetchall(
+            "SELECT bank_id, kind, COUNT(*) AS n, MIN(created_at) AS oldest FROM saf WHERE state = 'pending'"
+            " GROUP BY bank_id, kind"))
+        pending = {(row["bank_id"], row["kind"]): (row["n"], age_s(row["oldest"])) for row in rows}
+        for link in self.svc.router.links:
+            for kind in ("reversal", "advice"):
+                count, age = pending.get((link.id, kind), (0, 0.0))
+                self.metrics.set_saf(link.id, kind, count, age)
+            self.metrics.set_bank_link_up(link.id, link.is_up)
+            self.metrics.set_bank_links_connected(link.id, link.connections)
+            if link.last_echo_ok:
+                self.metrics.bank_echo_answered(link.id, link.last_echo_ok)
+        held = await self.db.read(lambda tx: tx.fetchone(
+            "SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM holds WHERE state = 'held'"))
+        self.metrics.set_holds(held["n"], held["total"])
+        self.metrics.set_business_date(self.svc.calendar.current)
+
+    def _watch_links(self, links: list[BankLink]) -> None:
+        for link in links:
+            link.on_late.append(lambda lnk, msg: log.warning(
+                "late_bank_answer_ignored", bank=lnk.id, mti=msg.mti, stan=msg.get(11), rc=msg.get(39)))
+            if self.metrics is not None:
+                link.on_state.append(lambda lnk, up: self.metrics.set_bank_link_up(lnk.id, up))
+
+    def _frame_rejected(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.frame_rejected("terminal", reason)
+
+    def _connections(self, count: int) -> None:
+        if self.metrics is not None:
+            self.metrics.set_terminals_connected(count)
+
+    # ---- stop --------------------------------------------------------------------------------
+    async def stop(self) -> None:
+        """Stops taking requests, lets those in flight finish (a payment left without its bank's
+        answer is parked as unanswered by recovery on the next start), signs off, closes."""
+        log.info("switch_draining", in_flight=len(getattr(self.terminals, "_requests", ())))
+        await self.terminals.stop_accepting()
+        left = await self.terminals.drain(DRAIN_S)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.saf.stop()
+        await self.terminals.close_all()
+        for link in self.svc.router.links:
+            await link.stop(sign_off=True)
+        if self.metrics is not None and hasattr(self, "http"):
+            await self.http.stop()
+        await admin.stop_beating(self.db, self.node_id)
+        await self.db.close()
+        log.info("switch_stopped", unfinished=left)
+        self._stopped.set()
+
+
+async def serve(config: Config, metrics=None, stop_event: asyncio.Event | None = None) -> None:
+    app = SwitchApp(config, metrics=metrics)
+    await app.start()
+    await (stop_event or asyncio.Event()).wait()
+    await app.stop()

@@ -1,0 +1,44 @@
+"""Talking to banks on behalf of a terminal: the switch's own STAN and RRN go out, the bank's answer
+comes back to the flow. Also the messages of store-and-forward (0400 reversal, 0220 advice)."""
+from __future__ import annotations
+
+from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
+from switch.wire import Message
+
+from .context import Services, TxnContext
+
+COPIED_TO_BANK = (3, 4, 12, 13, 18, 41, 42, 48, 49)
+KNOWN_RC = {"00", "05", "12", "13", "14", "25", "30", "51", "58", "61", "63", "68", "77", "88", "89",
+            "90", "91", "94", "95", "96"}
+
+
+def bank_request(ctx: TxnContext, svc: Services, stan: str) -> Message:
+    fields = {n: ctx.request[n] for n in COPIED_TO_BANK if n in ctx.request}
+    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: ctx.rrn})
+    return Message("0200", fields)
+
+
+def original_data(mti: str, stan: str, f7: str, institution_id: str) -> str:
+    """Field 90: original MTI + STAN + field 7 + acquiring institution (11, zero-padded) + 11 zeros."""
+    return f"{mti}{stan}{f7}{institution_id.zfill(11)}{'0' * 11}"
+
+
+def repeat_message(original: Message, mti: str, stan: str, institution_id: str) -> Message:
+    """A 0400 reversal or 0220 advice naming the original 0200 sent to the bank."""
+    fields = {n: v for n, v in original.fields.items() if n in (3, 4, 12, 13, 18, 32, 37, 41, 42, 48, 49)}
+    fields.update({7: transmission_time(), 11: stan,
+                   90: original_data(original.mti, original[11], original[7], institution_id)})
+    return Message(mti, fields)
+
+
+def terminal_rc(bank_rc: str | None) -> str:
+    """A bank's code goes to the terminal as is when the contract knows it; anything else is 05."""
+    return bank_rc if bank_rc in KNOWN_RC else "05"
+
+
+async def ask(bank: BankLink, msg: Message) -> Message:
+    return await bank.request(msg, bank.cfg.timeout_s)
+
+
+__all__ = ["BankTimeout", "LinkDown", "ask", "bank_request", "original_data", "repeat_message",
+           "terminal_rc"]

@@ -1,0 +1,146 @@
+"""Participants shared by every flow: field checks, the idempotency record, the answer."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from switch.ledger import txns
+from switch.ledger.storage import Tx
+from switch.wire import CodecError, Message
+from switch.wire.field48 import parse_request
+
+from .context import GO, STOP, Services, TxnContext, request_hash
+
+log = structlog.get_logger("flows")
+
+PRODUCTS = ("PLNPST", "PLNPRA", "PLNNTL")
+CHANNELS = ("6021", "6022", "6025")
+ECHOED = (3, 4, 7, 11, 12, 13, 18, 32, 37, 41, 42, 49, 70, 90)
+RETRANSMISSION_WAIT_S = 120.0
+
+
+def check_fields(*required: int):
+    """Mandatory fields present and sane; anything else is a format error (30)."""
+    async def step(ctx: TxnContext, svc: Services) -> bool:
+        req = ctx.request
+        missing = [n for n in required if n not in req]
+        if missing:
+            return ctx.decline("30", *missing)
+        if 49 in req and req[49] != "360":
+            return ctx.decline("30", 49)
+        if 18 in req and req[18] not in CHANNELS:
+            return ctx.decline("30", 18)
+        if 42 in req and ctx.agent is not None and req[42].rstrip() != ctx.agent.agent_id:
+            return ctx.decline("58")
+        if 4 in req:
+            ctx.amount = int(req[4])
+        return GO
+    return step
+
+
+async def parse_product(ctx: TxnContext, svc: Services) -> bool:
+    try:
+        product_request = parse_request(ctx.request[48])
+    except CodecError:
+        raw = ctx.request[48]
+        if raw[:6] not in PRODUCTS and len(raw) >= 6:
+            return ctx.decline("12")
+        return ctx.decline("30", 48)
+    ctx.product, ctx.customer = product_request.product, product_request.customer
+    return GO
+
+
+async def record(ctx: TxnContext, svc: Services) -> bool:
+    """The idempotency record: a new (terminal, STAN, field 7) is written before anything else
+    happens; a repeat gets the first answer (after waiting for it), other content gets 94."""
+    req = ctx.request
+    digest = request_hash(req)
+    ctx.business_date = svc.calendar.current
+
+    async def work(tx: Tx):
+        txn_id = await txns.insert_txn(
+            tx, kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
+            stan=req[11], f7=req[7], proc_code=req.get(3), product=ctx.product, customer=ctx.customer,
+            amount=ctx.amount, request_hash=digest, request=req.fields, business_date=ctx.business_date,
+            node_id=svc.node_id)
+        if txn_id is None:
+            return None, await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
+        await txns.update_txn(tx, txn_id, rrn=f"{txn_id:012d}")
+        return txn_id, None
+
+    txn_id, earlier = await svc.db.unit(work)
+    if txn_id is not None:
+        ctx.txn_id, ctx.rrn = txn_id, f"{txn_id:012d}"
+        svc.inflight.begin(txn_id)
+        return GO
+    if earlier.request_hash != digest:
+        log.warning("duplicate_transmission", terminal=ctx.terminal_id, stan=req[11], txn=earlier.txn_id)
+        return ctx.decline("94")
+    finished = await wait_finished(earlier, svc)
+    ctx.log["retransmission_of"] = finished.txn_id
+    if finished.response is None:  # still pending after a long wait: the outcome is not known yet
+        ctx.rrn = finished.rrn
+        return ctx.decline("68")
+    ctx.response = Message(req.response_mti, dict(finished.response))
+    return STOP
+
+
+async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn:
+    deadline = time.monotonic() + RETRANSMISSION_WAIT_S
+    while txn.response is None and time.monotonic() < deadline:
+        event = svc.inflight.event(txn.txn_id)
+        if event is not None:
+            try:
+                await asyncio.wait_for(event.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+        else:  # another node (or a recovery) owns it: poll the database
+            await asyncio.sleep(0.1)
+        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn.txn_id))
+    return txn
+
+
+def build_response(ctx: TxnContext) -> Message:
+    req = ctx.request
+    fields = {n: v for n, v in req.fields.items() if n in ECHOED and n not in ctx.bad_fields}
+    if ctx.rrn:
+        fields[37] = ctx.rrn
+    if ctx.business_date and req.mti in ("0200", "0400"):
+        fields[15] = ctx.business_date[5:7] + ctx.business_date[8:10]
+    fields[39] = ctx.rc or "96"
+    fields.update(ctx.extra)
+    return Message(req.response_mti, fields)
+
+
+async def finish(ctx: TxnContext, svc: Services) -> Message:
+    """Builds the answer and, for a recorded transaction, stores it together with the money moves
+    of the outcome in one unit, before the terminal hears anything."""
+    if ctx.response is not None:
+        return ctx.response
+    ctx.response = build_response(ctx)
+    if ctx.txn_id is None:
+        return ctx.response
+    response = ctx.response
+
+    async def work(tx: Tx):
+        changes = dict(state=ctx.final_state, rc=ctx.rc, response=response.fields,
+                       business_date=ctx.business_date)
+        if ctx.bank is not None:
+            changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
+        if ctx.bank_response is not None:
+            changes["bank_response"] = ctx.bank_response.fields
+        if not await txns.set_state_if(tx, ctx.txn_id, ctx.expected_states, **changes):
+            return await txns.get_txn(tx, ctx.txn_id)  # decided elsewhere (recovery, another node)
+        for money in ctx.on_finish:
+            await money(tx)
+        return None
+
+    try:
+        decided_elsewhere = await svc.db.unit(work)
+    finally:
+        svc.inflight.end(ctx.txn_id)
+    if decided_elsewhere is not None and decided_elsewhere.response is not None:
+        ctx.response = Message(ctx.request.response_mti, dict(decided_elsewhere.response))
+    return ctx.response

@@ -1,0 +1,170 @@
+"""The terminal gateway: every frame from a terminal comes here. It decodes, finds the terminal,
+checks the MAC and the sign-on, picks the flow, runs its participants and signs the answer."""
+from __future__ import annotations
+
+import time
+
+import structlog
+
+from switch.ledger import accounts
+from switch.links.terminal_server import TerminalSession
+from switch.wire import TI, CodecError, Message, decode, encode, sign, verify
+from switch.wire.salvage import salvage
+
+from . import balance, inquiry, payment, reversal, status
+from .common import finish
+from .context import Services, TxnContext, run_steps
+
+log = structlog.get_logger("gateway")
+
+FLOWS = {
+    ("0200", "380000"): ("inquiry", inquiry.STEPS),
+    ("0200", "500000"): ("payment", payment.STEPS),
+    ("0200", "310000"): ("balance", balance.STEPS),
+    ("0200", "390000"): ("status", status.STEPS),
+    ("0400", "500000"): ("reversal", reversal.STEPS),
+}
+NETWORK_FIELDS = (7, 11, 41, 70)
+
+
+def response_mti(mti: str) -> str | None:
+    """0200 → 0210, 0800 → 0810 …; None for a message that is itself a response or advice answer."""
+    if len(mti) == 4 and mti.isdigit() and mti[2] in "02468":
+        return mti[:2] + str(int(mti[2]) + 1) + mti[3]
+    return None
+
+
+class TerminalGateway:
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+
+    async def handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
+        started = time.monotonic()
+        try:
+            request = decode(raw, TI)
+            malformed: CodecError | None = None
+        except CodecError as exc:
+            request, malformed = salvage(raw, TI), exc
+            if request is None or response_mti(request.mti) is None:
+                log.warning("terminal_message_unreadable", peer=session.peer, error=str(exc))
+                return None
+        if response_mti(request.mti) is None:
+            log.info("terminal_response_ignored", peer=session.peer, mti=request.mti)
+            return None
+        terminal = await self._terminal(request.get(41))
+        if terminal is None:
+            return self._unsigned(session, request, "58", started)
+        agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
+        ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
+        if malformed is not None:
+            log.warning("terminal_message_malformed", terminal=terminal.terminal_id, error=str(malformed))
+            ctx.decline("30")
+        elif not verify(raw, terminal.key):
+            self._count_mac_failure()
+            ctx.decline("63")
+        else:
+            await self._dispatch(ctx)
+        return await self._answer(ctx, started)
+
+    async def _terminal(self, terminal_id: str | None):
+        if not terminal_id:
+            return None
+        return await self.svc.db.read(lambda tx: accounts.get_terminal(tx, terminal_id.rstrip()))
+
+    async def _dispatch(self, ctx: TxnContext) -> None:
+        req = ctx.request
+        if req.mti == "0800":
+            return self._network(ctx)
+        blocked = ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked
+        if ctx.session.terminal_id != ctx.terminal.terminal_id or not ctx.session.signed_on or blocked:
+            ctx.decline("58")
+            return
+        if 3 not in req:
+            ctx.decline("30", 3)
+            return
+        flow = FLOWS.get((req.mti, req[3]))
+        if flow is None:
+            ctx.decline("12")
+            return
+        ctx.kind, steps = flow
+        try:
+            await run_steps(steps, ctx, self.svc)
+        except Exception:
+            log.exception("flow_failed", terminal=ctx.terminal_id, stan=req.get(11), kind=ctx.kind)
+            await self._failed(ctx)
+        wake = ctx.log.get("wake_bank") or (ctx.bank.id if ctx.final_state in ("reversing", "advising")
+                                            and ctx.bank else None)
+        await finish(ctx, self.svc)
+        if wake:
+            self.svc.saf_wake(wake)
+
+    async def _failed(self, ctx: TxnContext) -> None:
+        """An unexpected fault: once the hold is placed the bank may have the payment, so it is
+        treated as unanswered (reversed or advised); before that nothing moved (96)."""
+        ctx.on_finish.clear()
+        if ctx.expected_states == ("sent",) and ctx.bank_request is not None:
+            await payment.no_answer(ctx, self.svc)
+        else:
+            ctx.rc, ctx.final_state = "96", "failed"
+
+    def _network(self, ctx: TxnContext) -> None:
+        req, session = ctx.request, ctx.session
+        missing = [n for n in NETWORK_FIELDS if n not in req]
+        if missing:
+            ctx.decline("30", *missing)
+            return
+        code = req[70]
+        if code == "301":
+            ctx.rc = "00"
+        elif code == "001":
+            if ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked:
+                ctx.decline("58")
+                return
+            session.terminal_id, session.signed_on = ctx.terminal.terminal_id, True
+            ctx.rc = "00"
+        elif code == "002":
+            session.signed_on = False
+            ctx.rc = "00"
+        else:
+            ctx.decline("12")
+
+    async def _answer(self, ctx: TxnContext, started: float) -> bytes:
+        response = await finish(ctx, self.svc)
+        try:
+            raw = sign(response, ctx.terminal.key, TI)
+        except CodecError as exc:  # something we were given cannot go back on the wire
+            log.error("terminal_response_unencodable", terminal=ctx.terminal_id, error=str(exc))
+            fallback = Message(response.mti, {n: v for n, v in response.fields.items()
+                                              if n in (7, 11, 37, 41, 42, 70)})
+            fallback[39] = "96"
+            response, raw = fallback, sign(fallback, ctx.terminal.key, TI)
+        self._observe(ctx, response, started)
+        return raw
+
+    def _unsigned(self, session: TerminalSession, request: Message, rc: str, started: float) -> bytes | None:
+        """58 to an unknown terminal: no key, so no MAC."""
+        fields = {n: v for n, v in request.fields.items()
+                  if n in (3, 4, 7, 11, 12, 13, 18, 41, 42, 49, 70, 90)}
+        fields[39] = rc
+        response = Message(response_mti(request.mti), fields)
+        log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc)
+        try:
+            return encode(response, TI)
+        except CodecError:
+            return None
+
+    def _count_mac_failure(self) -> None:
+        if self.svc.metrics is not None:
+            self.svc.metrics.mac_failure()
+
+    def _observe(self, ctx: TxnContext, response: Message, started: float) -> None:
+        elapsed = time.monotonic() - started
+        req = ctx.request
+        log.info("terminal_exchange", terminal=ctx.terminal_id, mti=req.mti, proc=req.get(3),
+                 network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
+                 customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, rc=response.get(39),
+                 latency_ms=round(elapsed * 1000, 1), **{k: v for k, v in ctx.log.items() if k != "inquiry"})
+        if self.svc.metrics is not None:
+            self.svc.metrics.observe_request("terminal", req.mti, req.get(3) or req.get(70) or "",
+                                             ctx.product or "", ctx.bank.id if ctx.bank else "",
+                                             response.get(39) or "", elapsed)

@@ -1,0 +1,158 @@
+"""Payment (0200/500000): validate → record → checks against the latest inquiry → hold on the
+deposit → ask the bank → debit on 00 / release otherwise / reverse or advise on silence → answer."""
+from __future__ import annotations
+
+import structlog
+
+from switch.ledger import money, txns
+from switch.ledger.storage import Tx
+from switch.wire import CodecError
+from switch.wire.field48 import parse_response
+
+from .bank import BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc
+from .common import check_fields, parse_product, record
+from .context import GO, STOP, Services, TxnContext
+from .inquiry import bill_periods, check_served
+
+log = structlog.get_logger("flows.payment")
+
+PREPAID = "PLNPRA"
+PREPAID_MAX_DENOMINATION = 50_000_000 * 100  # minor units
+
+
+async def check_amount(ctx: TxnContext, svc: Services) -> bool:
+    if not ctx.amount or ctx.amount <= 0:
+        return ctx.decline("13", 4)
+    inquiry = await svc.db.read(lambda tx: txns.last_inquiry(tx, ctx.product, ctx.customer))
+    ctx.log["inquiry"] = inquiry
+    if ctx.product == PREPAID:
+        admin = inquiry_admin_fee(inquiry) if inquiry else (svc.config.product(PREPAID).admin_fee or 0)
+        if ctx.amount - admin > PREPAID_MAX_DENOMINATION:
+            return ctx.decline("61")
+        return GO
+    if inquiry is not None and inquiry["amount"] != ctx.amount:
+        return ctx.decline("13")
+    return GO
+
+
+def inquiry_admin_fee(inquiry: dict) -> int:
+    try:
+        return parse_response(inquiry["field48"]).admin_fee * 100
+    except CodecError:
+        return 0
+
+
+async def check_already_paid(ctx: TxnContext, svc: Services) -> bool:
+    inquiry = ctx.log.get("inquiry")
+    if ctx.product == PREPAID or inquiry is None:
+        return GO  # no inquiry before it: the bank decides
+    paid = await svc.db.read(lambda tx: txns.all_paid(tx, ctx.product, ctx.customer, inquiry["periods"]))
+    return ctx.decline("88") if paid else GO
+
+
+async def hold(ctx: TxnContext, svc: Services) -> bool:
+    """The hold is on disk, with the bank and its STAN, before the bank is asked."""
+    bank = svc.router.pick(ctx.product)
+    if bank is None:
+        return ctx.decline("91")
+    ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
+    ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
+    limit = ctx.agent.daily_limit if ctx.agent else None
+
+    async def work(tx: Tx) -> str | None:
+        try:
+            await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
+        except money.HoldRefused as refused:
+            return refused.rc
+        await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
+                                bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields)
+        return None
+
+    refused = await svc.db.unit(work)
+    if refused:
+        return ctx.decline(refused)
+    ctx.expected_states = ("sent",)
+    return GO
+
+
+async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
+    tried = {ctx.bank.id}
+    while True:
+        try:
+            ctx.bank_response = await ask(ctx.bank, ctx.bank_request)
+            return GO
+        except LinkDown as down:
+            if down.sent:  # it may have reached the bank: only a reversal can tell
+                return await no_answer(ctx, svc)
+        except BankTimeout:
+            return await no_answer(ctx, svc)
+        if not await fail_over(ctx, svc, tried):
+            return release(ctx, "91")
+
+
+async def fail_over(ctx: TxnContext, svc: Services, tried: set[str]) -> bool:
+    """The request never left: a new payment may go to the next bank."""
+    bank = svc.router.pick(ctx.product, exclude=tried)
+    if bank is None:
+        return False
+    tried.add(bank.id)
+    ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
+    ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
+    await svc.db.unit(lambda tx: txns.update_txn(tx, ctx.txn_id, bank_id=bank.id, bank_stan=ctx.bank_stan,
+                                                 bank_request=ctx.bank_request.fields))
+    log.warning("payment_failed_over", rrn=ctx.rrn, bank=bank.id, tried=sorted(tried))
+    return True
+
+
+def release(ctx: TxnContext, rc: str) -> bool:
+    ctx.on_finish.append(lambda tx: money.release_hold(tx, ctx.txn_id))
+    return ctx.decline(rc)
+
+
+async def no_answer(ctx: TxnContext, svc: Services) -> bool:
+    """No answer in time: the hold stays; a reversal (prepaid: an advice) is queued in the same unit
+    as the 68, so it survives a crash and goes out at once."""
+    stan = await svc.stans.next(ctx.bank.id)
+    institution = svc.config.switch.institution_id
+    if ctx.product == PREPAID:
+        kind, mti, ctx.final_state = "advice", "0220", "advising"
+    else:
+        kind, mti, ctx.final_state = "reversal", "0400", "reversing"
+    message = repeat_message(ctx.bank_request, mti, stan, institution)
+
+    async def queue(tx: Tx) -> None:
+        await txns.enqueue_saf(tx, ctx.txn_id, ctx.bank.id, kind, message.fields)
+    ctx.on_finish.append(queue)
+    ctx.rc = "68"
+    log.warning("bank_no_answer", bank=ctx.bank.id, rrn=ctx.rrn, product=ctx.product, queued=kind)
+    return STOP
+
+
+async def outcome(ctx: TxnContext, svc: Services) -> bool:
+    answer = ctx.bank_response
+    rc = answer.get(39)
+    if rc != "00":
+        return release(ctx, terminal_rc(rc))
+    ctx.rc, ctx.final_state = "00", "approved"
+    ctx.extra.update({n: answer[n] for n in (38, 48, 62) if n in answer})
+    periods = paid_periods(ctx, answer.get(48, ""))
+    bank_id, txn_id = ctx.bank.id, ctx.txn_id
+
+    async def debit(tx: Tx) -> None:
+        await money.debit_hold(tx, txn_id, bank_id)
+        await txns.mark_paid(tx, ctx.product, ctx.customer, periods, txn_id)
+    ctx.on_finish.append(debit)
+    return GO
+
+
+def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
+    try:
+        return bill_periods(parse_response(field48))
+    except CodecError as exc:  # the bank approved: the money moved there whatever its field 48 says
+        log.error("bank_field48_invalid", bank=ctx.bank.id, rrn=ctx.rrn, error=str(exc))
+        inquiry = ctx.log.get("inquiry")
+        return inquiry["periods"] if inquiry else []
+
+
+STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record, check_served,
+         check_amount, check_already_paid, hold, ask_bank, outcome]

@@ -1,0 +1,64 @@
+"""After a crash: what this node left half-done is put right before it takes new work.
+
+* `received` — nothing moved and the terminal heard nothing: the record is removed, so the
+  terminal's retransmission is processed afresh.
+* `sent` — the hold is on disk and the bank may have the payment: it is treated as unanswered
+  (a reversal, or for prepaid an advice, is queued; a retransmission gets 68)."""
+from __future__ import annotations
+
+import structlog
+
+from switch.ledger import txns
+from switch.ledger.storage import Tx
+from switch.wire import Message
+
+from .bank import repeat_message
+from .common import ECHOED
+from .context import Services
+
+log = structlog.get_logger("recovery")
+
+
+def stored_answer(txn: txns.Txn, rc: str) -> dict[int, str]:
+    request = txn.request or {}
+    fields = {n: v for n, v in request.items() if n in ECHOED}
+    fields[37] = txn.rrn
+    if txn.business_date:
+        fields[15] = txn.business_date[5:7] + txn.business_date[8:10]
+    fields[39] = rc
+    return fields
+
+
+async def recover(svc: Services) -> dict[str, int]:
+    rows = await svc.db.read(lambda tx: tx.fetchall(
+        "SELECT txn_id FROM txns WHERE node_id = ? AND state IN ('received', 'sent')", svc.node_id))
+    counts = {"forgotten": 0, "queued": 0}
+    for row in rows:
+        txn = await svc.db.read(lambda tx: txns.get_txn(tx, row["txn_id"]))
+        if txn.state == "received":
+            await svc.db.unit(lambda tx: forget(tx, txn))
+            counts["forgotten"] += 1
+        elif txn.kind == "payment" and txn.bank_request:
+            await queue_unanswered(svc, txn)
+            counts["queued"] += 1
+    if any(counts.values()):
+        log.warning("recovered", **counts)
+    return counts
+
+
+async def forget(tx: Tx, txn: txns.Txn) -> None:
+    await tx.execute("DELETE FROM txns WHERE txn_id = ? AND state = 'received'", txn.txn_id)
+
+
+async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
+    prepaid = txn.product == "PLNPRA"
+    kind, mti, state = ("advice", "0220", "advising") if prepaid else ("reversal", "0400", "reversing")
+    stan = await svc.stans.next(txn.bank_id)
+    message = repeat_message(Message("0200", dict(txn.bank_request)), mti, stan,
+                             svc.config.switch.institution_id)
+
+    async def work(tx: Tx) -> None:
+        if await txns.set_state_if(tx, txn.txn_id, ("sent",), state=state, rc="68",
+                                   response=stored_answer(txn, "68")):
+            await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
+    await svc.db.unit(work)

@@ -1,0 +1,52 @@
+"""A terminal's reversal (0400/500000) of one of its payments, named in field 90.
+
+An approved payment is acknowledged 0410 00 at once; the reversal itself goes to the original's bank
+through the store-and-forward queue, and the debit is credited back when the bank answers 00 or 25.
+Reversals are idempotent; prepaid purchases are not reversible (12)."""
+from __future__ import annotations
+
+import structlog
+
+from switch.ledger import txns
+from switch.ledger.storage import Tx
+from switch.wire import Message
+
+from .bank import repeat_message
+from .common import check_fields, parse_product, record, wait_finished
+from .context import GO, STOP, Services, TxnContext
+from .status import find_original
+
+log = structlog.get_logger("flows.reversal")
+
+ALREADY = ("reversing", "reversal_pending", "reversed", "void", "declined")
+
+
+async def reverse(ctx: TxnContext, svc: Services) -> bool:
+    original = await find_original(ctx, svc)
+    if original is None:
+        return ctx.decline("25")
+    if original.product == "PLNPRA":
+        return ctx.decline("12")
+    if original.response is None:  # still with the bank: its outcome decides what there is to reverse
+        original = await wait_finished(original, svc)
+    ctx.business_date = original.business_date or ctx.business_date
+    if original.state in ALREADY or original.state == "advising":
+        ctx.rc = "00"  # nothing (more) to move: an earlier reversal or the decline took care of it
+        return GO
+    if original.state != "approved":
+        return ctx.decline("25")
+    stan = await svc.stans.next(original.bank_id)
+    message = repeat_message(Message("0200", dict(original.bank_request or {})), "0400", stan,
+                             svc.config.switch.institution_id)
+
+    async def queue(tx: Tx) -> None:
+        if await txns.set_state_if(tx, original.txn_id, ("approved",), state="reversal_pending"):
+            await txns.enqueue_saf(tx, original.txn_id, original.bank_id, "reversal", message.fields)
+    ctx.on_finish.append(queue)
+    ctx.log["reversal_of"] = original.txn_id
+    ctx.rc = "00"
+    ctx.log["wake_bank"] = original.bank_id
+    return GO
+
+
+STEPS = [check_fields(3, 4, 7, 11, 41, 42, 48, 49, 90), parse_product, record, reverse]

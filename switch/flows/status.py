@@ -1,0 +1,48 @@
+"""Status / reprint (0200/390000): the outcome of an earlier payment of this terminal, named in
+field 90, so the agent can print its receipt again or learn what became of a 68."""
+from __future__ import annotations
+
+from switch.ledger import txns
+
+from .common import check_fields, record
+from .context import GO, Services, TxnContext
+
+PENDING = ("received", "sent", "reversing", "advising", "reversal_pending")
+
+
+def parse_original(field90: str) -> tuple[str, str, str]:
+    """(MTI, STAN, field 7) of the original named in field 90."""
+    return field90[0:4], field90[4:10], field90[10:20]
+
+
+async def find_original(ctx: TxnContext, svc: Services) -> txns.Txn | None:
+    mti, stan, f7 = parse_original(ctx.request[90])
+    original = await svc.db.read(lambda tx: txns.find_txn(tx, ctx.terminal_id, stan, f7, mti))
+    if original is None or original.kind != "payment":
+        return None
+    return original
+
+
+async def answer_status(ctx: TxnContext, svc: Services) -> bool:
+    original = await find_original(ctx, svc)
+    if original is None:
+        return ctx.decline("25")
+    ctx.extra[4] = f"{original.amount or 0:012d}"
+    if original.state == "approved":
+        ctx.rc = "00"
+        stored = original.response or {}
+        bank = original.bank_response or {}
+        ctx.extra[37] = original.rrn
+        for n in (38, 48, 62):
+            if n in bank:
+                ctx.extra[n] = stored.get(n, bank[n])
+    elif original.state in PENDING:
+        ctx.rc = "68"
+    elif original.state in ("reversed", "void"):
+        ctx.rc = "05"
+    else:
+        ctx.rc = original.rc or "05"
+    return GO
+
+
+STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 49, 90), record, answer_status]

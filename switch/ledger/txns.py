@@ -1,0 +1,253 @@
+"""Transactions, the store-and-forward queue, inquiries, paid bills and counters: their SQL.
+
+Everything here takes a Tx, so a flow composes it with money movements (ledger.money) into one
+atomic, durable unit.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .storage import DuplicateKey, Tx
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fields_json(fields: dict[int, str] | None) -> str | None:
+    return None if fields is None else json.dumps({str(k): v for k, v in sorted(fields.items())})
+
+
+def fields_from_json(text: str | None) -> dict[int, str] | None:
+    return None if text is None else {int(k): v for k, v in json.loads(text).items()}
+
+
+@dataclass
+class Txn:
+    txn_id: int
+    kind: str
+    terminal_id: str
+    agent_id: str | None
+    mti: str
+    stan: str
+    f7: str
+    proc_code: str | None
+    product: str | None
+    customer: str | None
+    amount: int | None
+    request_hash: str
+    state: str
+    rc: str | None
+    bank_id: str | None
+    bank_stan: str | None
+    rrn: str | None
+    business_date: str | None
+    original_txn_id: int | None
+    request: dict[int, str] | None
+    response: dict[int, str] | None
+    bank_request: dict[int, str] | None
+    bank_response: dict[int, str] | None
+    flagged: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Txn":
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        for name in ("request", "response", "bank_request", "bank_response"):
+            values[name] = fields_from_json(values[name])
+        return cls(**values)
+
+    @property
+    def finished(self) -> bool:
+        return self.response is not None
+
+
+# ---- transactions ------------------------------------------------------------------------------
+
+async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | None, mti: str, stan: str,
+                     f7: str, proc_code: str | None, product: str | None, customer: str | None,
+                     amount: int | None, request_hash: str, request: dict[int, str],
+                     business_date: str, node_id: str = "", state: str = "received",
+                     original_txn_id: int | None = None) -> int | None:
+    """Inserts a new transaction; None when (terminal, STAN, field 7, MTI) is already there."""
+    now = now_iso()
+    try:
+        return await tx.fetchval(
+            "INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
+            " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
+            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING txn_id",
+            kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer, amount,
+            request_hash, state, business_date, original_txn_id, fields_json(request), node_id, now, now)
+    except DuplicateKey:
+        return None
+
+
+async def get_txn(tx: Tx, txn_id: int) -> Txn | None:
+    row = await tx.fetchone("SELECT * FROM txns WHERE txn_id = ?", txn_id)
+    return Txn.from_row(row) if row else None
+
+
+async def find_txn(tx: Tx, terminal_id: str, stan: str, f7: str, mti: str) -> Txn | None:
+    row = await tx.fetchone("SELECT * FROM txns WHERE terminal_id = ? AND stan = ? AND f7 = ? AND mti = ?",
+                            terminal_id, stan, f7, mti)
+    return Txn.from_row(row) if row else None
+
+
+async def find_txn_by_rrn(tx: Tx, rrn: str) -> Txn | None:
+    row = await tx.fetchone("SELECT * FROM txns WHERE rrn = ? AND kind = 'payment'", rrn)
+    return Txn.from_row(row) if row else None
+
+
+async def find_txn_by_bank_stan(tx: Tx, bank_id: str, bank_stan: str, business_date: str) -> Txn | None:
+    row = await tx.fetchone(
+        "SELECT * FROM txns WHERE bank_id = ? AND bank_stan = ? AND business_date = ? AND kind = 'payment'",
+        bank_id, bank_stan, business_date)
+    return Txn.from_row(row) if row else None
+
+
+async def update_txn(tx: Tx, txn_id: int, **changes: Any) -> None:
+    """Sets columns; request/response/bank_response may be given as field dicts."""
+    for name in ("request", "response", "bank_request", "bank_response"):
+        if name in changes and isinstance(changes[name], dict):
+            changes[name] = fields_json(changes[name])
+    changes["updated_at"] = now_iso()
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ?", *changes.values(), txn_id)
+
+
+async def set_state_if(tx: Tx, txn_id: int, expected: tuple[str, ...], **changes: Any) -> bool:
+    """Compare-and-set on the state: what keeps two outcomes (a late 0210 and a timeout, two nodes)
+    from both applying."""
+    for name in ("request", "response", "bank_request", "bank_response"):
+        if name in changes and isinstance(changes[name], dict):
+            changes[name] = fields_json(changes[name])
+    changes["updated_at"] = now_iso()
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    marks = ",".join("?" * len(expected))
+    count = await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ? AND state IN ({marks})",
+                             *changes.values(), txn_id, *expected)
+    return count == 1
+
+
+async def count_by_state(tx: Tx) -> dict[str, int]:
+    rows = await tx.fetchall("SELECT state, COUNT(*) AS n FROM txns WHERE kind = 'payment' GROUP BY state")
+    return {row["state"]: row["n"] for row in rows}
+
+
+# ---- inquiries and paid bills ------------------------------------------------------------------
+
+async def save_inquiry(tx: Tx, product: str, customer: str, txn_id: int, bank_id: str, amount: int,
+                       periods: list[str], field48: str) -> None:
+    now = now_iso()
+    await tx.execute("DELETE FROM last_inquiry WHERE product = ? AND customer = ?", product, customer)
+    await tx.execute(
+        "INSERT INTO last_inquiry (product, customer, txn_id, bank_id, amount, periods, field48, created_at)"
+        " VALUES (?,?,?,?,?,?,?,?)", product, customer, txn_id, bank_id, amount, ",".join(periods),
+        field48, now)
+
+
+async def last_inquiry(tx: Tx, product: str, customer: str) -> dict | None:
+    row = await tx.fetchone("SELECT * FROM last_inquiry WHERE product = ? AND customer = ?",
+                            product, customer)
+    if row is None:
+        return None
+    result = dict(row)
+    result["periods"] = [p for p in (row["periods"] or "").split(",") if p] if row["periods"] else []
+    return result
+
+
+async def all_paid(tx: Tx, product: str, customer: str, periods: list[str]) -> bool:
+    if not periods:
+        return False
+    marks = ",".join("?" * len(periods))
+    count = await tx.fetchval(
+        f"SELECT COUNT(*) FROM paid_bills WHERE product = ? AND customer = ? AND period IN ({marks})",
+        product, customer, *periods)
+    return count == len(periods)
+
+
+async def mark_paid(tx: Tx, product: str, customer: str, periods: list[str], txn_id: int) -> None:
+    for period in periods:
+        await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
+                         " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+
+
+async def unmark_paid(tx: Tx, txn_id: int) -> None:
+    await tx.execute("DELETE FROM paid_bills WHERE txn_id = ?", txn_id)
+
+
+# ---- store and forward (reversals, advices) ----------------------------------------------------
+
+@dataclass
+class SafItem:
+    saf_id: int
+    txn_id: int
+    bank_id: str
+    kind: str
+    message: dict[int, str]
+    state: str
+    attempts: int
+    next_at: str
+    created_at: str
+
+
+async def enqueue_saf(tx: Tx, txn_id: int, bank_id: str, kind: str, message: dict[int, str]) -> bool:
+    """Queues a reversal or advice to be sent now; False when one is already queued for the txn."""
+    now = now_iso()
+    try:
+        await tx.execute(
+            "INSERT INTO saf (txn_id, bank_id, kind, message, state, attempts, next_at, created_at, updated_at)"
+            " VALUES (?,?,?,?,'pending',0,?,?,?)", txn_id, bank_id, kind, fields_json(message), now, now, now)
+    except DuplicateKey:
+        return False
+    return True
+
+
+async def due_saf(tx: Tx, bank_id: str, now: str, limit: int = 50) -> list[SafItem]:
+    rows = await tx.fetchall(
+        "SELECT * FROM saf WHERE state = 'pending' AND bank_id = ? AND next_at <= ? ORDER BY saf_id LIMIT ?",
+        bank_id, now, limit)
+    return [_saf(row) for row in rows]
+
+
+async def claim_saf(tx: Tx, item: SafItem, next_at: str) -> bool:
+    """Takes one attempt of an item; another node that read the same row loses the race."""
+    count = await tx.execute(
+        "UPDATE saf SET attempts = attempts + 1, next_at = ?, updated_at = ? WHERE saf_id = ?"
+        " AND state = 'pending' AND attempts = ?", next_at, now_iso(), item.saf_id, item.attempts)
+    return count == 1
+
+
+async def finish_saf(tx: Tx, saf_id: int, rc: str) -> None:
+    await tx.execute("UPDATE saf SET state = 'done', result_rc = ?, updated_at = ? WHERE saf_id = ?",
+                     rc, now_iso(), saf_id)
+
+
+async def pending_saf(tx: Tx) -> list[SafItem]:
+    rows = await tx.fetchall("SELECT * FROM saf WHERE state = 'pending' ORDER BY saf_id")
+    return [_saf(row) for row in rows]
+
+
+def _saf(row: Any) -> SafItem:
+    return SafItem(saf_id=row["saf_id"], txn_id=row["txn_id"], bank_id=row["bank_id"], kind=row["kind"],
+                   message=fields_from_json(row["message"]) or {}, state=row["state"],
+                   attempts=row["attempts"], next_at=row["next_at"], created_at=row["created_at"])
+
+
+# ---- counters ----------------------------------------------------------------------------------
+
+async def reserve_block(tx: Tx, name: str, size: int) -> int:
+    """Reserves `size` numbers of counter `name`; returns the first. Nodes never get the same number."""
+    await tx.execute("INSERT INTO counters (name, value) VALUES (?, 0) ON CONFLICT DO NOTHING", name)
+    last = await tx.fetchval("UPDATE counters SET value = value + ? WHERE name = ? RETURNING value",
+                             size, name)
+    return int(last) - size + 1
+
+
+async def flag(tx: Tx, txn_id: int | None, kind: str, detail: str) -> None:
+    await tx.execute("INSERT INTO ops_flags (txn_id, kind, detail, created_at) VALUES (?,?,?,?)",
+                     txn_id, kind, detail, now_iso())

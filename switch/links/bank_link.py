@@ -1,0 +1,351 @@
+"""Links to one partner bank: TCP connections out (connect) or in (listen), sign-on, echo, matching.
+
+Channels only frame and decode; the mux pairs responses with requests by field 11 (the switch's STANs
+towards a bank are unique across all of that bank's links in a business date).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import structlog
+
+from switch.ops.config import BankConfig
+from switch.wire import (HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode,
+                         encode, frame)
+
+from .mux import Mux
+
+log = structlog.get_logger("bank_link")
+
+StanSource = Callable[[], Awaitable[str]]
+NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER = "001", "002", "301", "201"
+
+
+class LinkDown(Exception):
+    """No signed-on connection to the bank, or it dropped before the answer came: the request may
+    not have reached the bank (callers treat an unsent request and a lost one differently)."""
+
+    def __init__(self, bank_id: str, sent: bool) -> None:
+        super().__init__(f"bank {bank_id}: link down ({'after' if sent else 'before'} sending)")
+        self.sent = sent
+
+
+class BankTimeout(Exception):
+    """The bank did not answer within its timeout."""
+
+
+def transmission_time(now: float | None = None) -> str:
+    """Field 7: MMDDhhmmss in UTC."""
+    return time.strftime("%m%d%H%M%S", time.gmtime(now))
+
+
+@dataclass(eq=False)
+class BankChannel:
+    """One TCP connection to a bank."""
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    header: str
+    signed_on: bool = False
+    last_received: float = field(default_factory=time.monotonic)
+    waiting: set[str] = field(default_factory=set)  # STANs sent on this channel, not yet answered
+
+    @property
+    def peer(self) -> str:
+        peer = self.writer.get_extra_info("peername")
+        return f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    def send(self, msg: Message) -> None:
+        self.writer.write(frame(encode(msg, HI), self.header))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class BankLink:
+    """Every connection to one bank, in either mode, and the requests in flight on them."""
+
+    def __init__(self, cfg: BankConfig, *, next_stan: StanSource, max_frame_bytes: int = 4096,
+                 business_date: Callable[[], str] | None = None) -> None:
+        self.cfg = cfg
+        self.id = cfg.id
+        self._next_stan = next_stan
+        self._max_frame = max_frame_bytes
+        self._business_date = business_date
+        self._channels: list[BankChannel] = []
+        self._round_robin = itertools.count()
+        self._mux = Mux(lambda m: m.get(11), self._unmatched)
+        self._tasks: set[asyncio.Task] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._stopping = False
+        self.on_up: list[Callable[["BankLink"], None]] = []
+        self.on_state: list[Callable[["BankLink", bool], None]] = []
+        self.on_late: list[Callable[["BankLink", Message], None]] = []
+        self.last_echo_ok: float = 0.0
+        self.listen_port: int | None = None
+
+    # ---- state -------------------------------------------------------------------------------
+    @property
+    def is_up(self) -> bool:
+        return any(c.signed_on for c in self._channels)
+
+    @property
+    def connections(self) -> int:
+        return len(self._channels)
+
+    def serves(self, product: str) -> bool:
+        return product in self.cfg.products
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.cfg.mode == "listen":
+            host, port = _split(self.cfg.address)
+            self._server = await asyncio.start_server(self._accepted, host, port,
+                                                      ssl=self._server_tls())
+            self.listen_port = self._server.sockets[0].getsockname()[1]
+            log.info("bank_listening", bank=self.id, address=f"{host}:{self.listen_port}")
+        else:
+            self._spawn(self._connect_loop())
+
+    async def stop(self, sign_off: bool = True) -> None:
+        self._stopping = True
+        if self._server:
+            self._server.close()
+        if sign_off:
+            await asyncio.gather(*(self._sign_off(c) for c in list(self._channels)),
+                                 return_exceptions=True)
+        for channel in list(self._channels):
+            channel.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._mux.fail_all(LinkDown(self.id, sent=True))
+
+    def drop(self) -> None:
+        """Closes every connection now (operators and tests); connect mode reconnects."""
+        for channel in list(self._channels):
+            channel.close()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _connect_loop(self) -> None:
+        host, port = _split(self.cfg.address)
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                reader, writer = await asyncio.open_connection(host, port, ssl=self._client_tls())
+            except OSError as exc:
+                log.warning("bank_connect_failed", bank=self.id, address=self.cfg.address,
+                            error=str(exc), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+                continue
+            backoff = 1.0
+            await self._serve_channel(BankChannel(reader, writer, self.cfg.framing))
+
+    async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stopping:
+            writer.close()
+            return
+        await self._serve_channel(BankChannel(reader, writer, self.cfg.framing))
+
+    async def _serve_channel(self, channel: BankChannel) -> None:
+        self._channels.append(channel)
+        log.info("bank_connected", bank=self.id, peer=channel.peer, mode=self.cfg.mode)
+        reader_task = self._spawn(self._read_loop(channel))
+        echo_task = self._spawn(self._echo_loop(channel))
+        sign_on = self._spawn(self._sign_on(channel))
+        try:
+            await reader_task
+        finally:
+            for task in (echo_task, sign_on):
+                task.cancel()
+            was_up = self.is_up
+            self._channels.remove(channel)
+            channel.close()
+            for stan in list(channel.waiting):
+                self._mux.fail(stan, LinkDown(self.id, sent=True))
+            channel.waiting.clear()
+            log.warning("bank_disconnected", bank=self.id, peer=channel.peer)
+            if was_up and not self.is_up:
+                self._state_changed(False)
+
+    async def _read_loop(self, channel: BankChannel) -> None:
+        frames = FrameReader(channel.reader, channel.header, self._max_frame, stall_timeout=30.0)
+        while True:
+            try:
+                raw = await frames.read_frame()
+            except ConnectionClosed:
+                return
+            except (FramingError, OSError) as exc:
+                log.error("bank_frame_rejected", bank=self.id, error=str(exc))
+                return
+            channel.last_received = time.monotonic()
+            try:
+                msg = decode(raw, HI)
+            except CodecError as exc:
+                log.error("bank_message_undecodable", bank=self.id, error=str(exc))
+                continue
+            if msg.is_request:
+                self._answer_bank_request(channel, msg)
+            else:
+                stan = msg.get(11)
+                if stan is not None:
+                    channel.waiting.discard(stan)
+                self._mux.deliver(msg)
+
+    def _answer_bank_request(self, channel: BankChannel, msg: Message) -> None:
+        """The bank's own network management: echo, sign-on, sign-off. Anything else is refused (12)."""
+        response = Message(msg.response_mti,
+                           {n: v for n, v in msg.fields.items() if n in (3, 4, 7, 11, 15, 32, 37, 41, 42, 70, 90)})
+        if msg.mti == "0800" and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
+            response[39] = "00"
+            if msg.get(70) == NETWORK_SIGN_OFF and channel.signed_on:
+                channel.signed_on = False
+                if not self.is_up:
+                    self._state_changed(False)
+        else:
+            response[39] = "12"
+        log.info("bank_request_answered", bank=self.id, mti=msg.mti, code=msg.get(70), rc=response[39])
+        try:
+            channel.send(response)
+        except (CodecError, OSError) as exc:
+            log.error("bank_answer_failed", bank=self.id, error=str(exc))
+
+    def _unmatched(self, msg: Message) -> None:
+        log.warning("bank_late_response", bank=self.id, mti=msg.mti, stan=msg.get(11), rc=msg.get(39))
+        for callback in self.on_late:
+            callback(self, msg)
+
+    def _state_changed(self, up: bool) -> None:
+        log.info("bank_link_state", bank=self.id, up=up)
+        for callback in self.on_state:
+            callback(self, up)
+        if up:
+            for callback in self.on_up:
+                callback(self)
+
+    # ---- network management ------------------------------------------------------------------
+    async def _network(self, channel: BankChannel, code: str, extra: dict[int, str] | None = None,
+                       timeout: float | None = None) -> Message:
+        msg = Message("0800", {7: transmission_time(), 11: await self._next_stan(), 70: code,
+                               **(extra or {})})
+        return await self._send_on(channel, msg, timeout or self.cfg.timeout_s)
+
+    async def _sign_on(self, channel: BankChannel) -> None:
+        while not channel.signed_on and not self._stopping:
+            try:
+                reply = await self._network(channel, NETWORK_SIGN_ON)
+            except (BankTimeout, LinkDown):
+                continue
+            if reply.get(39) == "00":
+                was_up = self.is_up
+                channel.signed_on = True
+                self.last_echo_ok = time.time()
+                log.info("bank_signed_on", bank=self.id, peer=channel.peer)
+                if not was_up:
+                    self._state_changed(True)
+                return
+            log.warning("bank_sign_on_refused", bank=self.id, rc=reply.get(39))
+            await asyncio.sleep(min(5.0, self.cfg.echo_interval_s))
+
+    async def _sign_off(self, channel: BankChannel) -> None:
+        if channel.signed_on:
+            try:
+                await self._network(channel, NETWORK_SIGN_OFF, timeout=2.0)
+            except (BankTimeout, LinkDown, OSError):
+                pass
+
+    async def _echo_loop(self, channel: BankChannel) -> None:
+        """Echo when the link has been quiet; `echo_misses` unanswered in a row close it."""
+        misses = 0
+        interval = self.cfg.echo_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            if not channel.signed_on or time.monotonic() - channel.last_received < interval:
+                continue
+            try:
+                await self._network(channel, NETWORK_ECHO, timeout=min(self.cfg.timeout_s, interval))
+                misses = 0
+                self.last_echo_ok = time.time()
+            except BankTimeout:
+                misses += 1
+                log.warning("bank_echo_unanswered", bank=self.id, misses=misses)
+                if misses >= self.cfg.echo_misses:
+                    channel.signed_on = False
+                    if not self.is_up:
+                        self._state_changed(False)
+                    channel.close()
+                    return
+            except LinkDown:
+                return
+
+    async def cutover(self, closed_date_mmdd: str) -> dict[str, str]:
+        """0800/201 on every signed-on connection; returns {peer: rc}."""
+        results: dict[str, str] = {}
+        for channel in [c for c in self._channels if c.signed_on]:
+            try:
+                reply = await self._network(channel, NETWORK_CUTOVER, {15: closed_date_mmdd})
+                results[channel.peer] = reply.get(39, "")
+            except (BankTimeout, LinkDown) as exc:
+                results[channel.peer] = type(exc).__name__
+        return results
+
+    # ---- requests ----------------------------------------------------------------------------
+    async def request(self, msg: Message, timeout: float | None = None) -> Message:
+        """Sends `msg` (field 11 already set) on a signed-on connection and waits for its answer."""
+        channels = [c for c in self._channels if c.signed_on]
+        if not channels:
+            raise LinkDown(self.id, sent=False)
+        channel = channels[next(self._round_robin) % len(channels)]
+        return await self._send_on(channel, msg, timeout or self.cfg.timeout_s)
+
+    async def _send_on(self, channel: BankChannel, msg: Message, timeout: float) -> Message:
+        future = self._mux.expect(msg)
+        stan = msg[11]
+        try:
+            channel.send(msg)
+        except OSError:
+            self._mux.forget(msg)
+            raise LinkDown(self.id, sent=False)
+        channel.waiting.add(stan)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            raise BankTimeout(f"bank {self.id}: no answer to {msg.mti} STAN {stan} in {timeout:g} s")
+        finally:
+            channel.waiting.discard(stan)
+            self._mux.forget(msg)
+
+    # ---- TLS ---------------------------------------------------------------------------------
+    def _client_tls(self) -> ssl.SSLContext | None:
+        if not self.cfg.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.cfg.tls_ca)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cfg.tls_cert:
+            context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
+        return context
+
+    def _server_tls(self) -> ssl.SSLContext | None:
+        if not self.cfg.tls:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.cfg.tls_ca)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
+        if self.cfg.tls_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,33 @@
+"""Routing and failover: a product goes to the available bank of lowest priority number."""
+from __future__ import annotations
+
+from .bank_link import BankLink
+
+
+class Router:
+    def __init__(self, links: list[BankLink]) -> None:
+        # stable order: priority, then the order of the configuration file
+        self._links = sorted(links, key=lambda link: link.cfg.priority)
+        self._by_id = {link.id: link for link in links}
+
+    @property
+    def links(self) -> list[BankLink]:
+        return list(self._links)
+
+    def bank(self, bank_id: str) -> BankLink | None:
+        return self._by_id.get(bank_id)
+
+    def serves(self, product: str) -> bool:
+        """Whether any configured bank serves the product (up or not)."""
+        return any(link.serves(product) for link in self._links)
+
+    def candidates(self, product: str) -> list[BankLink]:
+        """Banks that serve the product and are up, best first (new inquiries and payments only:
+        reversals and advices always go to the bank of the original)."""
+        return [link for link in self._links if link.serves(product) and link.is_up]
+
+    def pick(self, product: str, exclude: set[str] = frozenset()) -> BankLink | None:
+        for link in self.candidates(product):
+            if link.id not in exclude:
+                return link
+        return None

@@ -1,0 +1,266 @@
+"""`ppob-switch`: the operator's command line (OPERATIONS.md). Exit 0 on success, 2 on a usage or
+configuration error (one line naming the option or key), 1 on any other failure (one line)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any, AsyncIterator
+
+from switch.ops.config import Config, ConfigError, load_config
+
+
+class CommandFailed(Exception):
+    """Exit 1 with this line."""
+
+
+def rupiah_arg(text: str) -> int:
+    """A whole-rupiah amount on the command line → minor units."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rupiah")
+    return int(text) * 100
+
+
+def date_arg(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD")
+
+
+def rupiah(minor: int) -> int | str:
+    return minor // 100 if minor % 100 == 0 else f"{minor / 100:.2f}"
+
+
+def format_rupiah(minor: int) -> str:
+    whole, cents = divmod(abs(minor), 100)
+    text = f"{whole:,}".replace(",", ".")
+    return ("-" if minor < 0 else "") + "Rp " + text + (f",{cents:02d}" if cents else "")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ppob-switch", description="PPOB ISO 8583 payment switch")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--config", help="the switch's TOML file (or PPOB_CONFIG)")
+        return sub
+
+    demo = commands.add_parser("demo", help="switch + simulated bank + simulated terminal, one process")
+    demo.add_argument("--keep", metavar="DIR", help="keep the demo's database and files in DIR")
+    with_config(commands.add_parser("serve", help="run the switch until SIGTERM/SIGINT"))
+
+    agent = commands.add_parser("agent", help="agents (mitra) and their deposits")
+    agent_cmds = agent.add_subparsers(dest="agent_command", required=True, parser_class=Parser)
+    add = with_config(agent_cmds.add_parser("add", help="register an agent with an empty deposit"))
+    add.add_argument("agent_id")
+    add.add_argument("--name", required=True)
+    add.add_argument("--daily-limit", type=rupiah_arg, metavar="RUPIAH")
+    topup = with_config(agent_cmds.add_parser("topup", help="credit the deposit (idempotent by --ref)"))
+    topup.add_argument("agent_id")
+    topup.add_argument("amount", type=rupiah_arg, metavar="RUPIAH")
+    topup.add_argument("--ref", required=True)
+    balance = with_config(agent_cmds.add_parser("balance", help="ledger and available balance"))
+    balance.add_argument("agent_id")
+    balance.add_argument("--json", action="store_true")
+    for verb in ("block", "unblock"):
+        sub = with_config(agent_cmds.add_parser(verb, help=f"{verb} an agent (its terminals get 58)"))
+        sub.add_argument("agent_id")
+    statement = with_config(agent_cmds.add_parser("statement", help="topups, payments, reversals, commissions"))
+    statement.add_argument("agent_id")
+    statement.add_argument("--from", dest="date_from", type=date_arg, required=True)
+    statement.add_argument("--to", dest="date_to", type=date_arg, required=True)
+    statement.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout)")
+
+    terminal = commands.add_parser("terminal", help="agent terminals and their MAC keys")
+    terminal_cmds = terminal.add_subparsers(dest="terminal_command", required=True, parser_class=Parser)
+    tadd = with_config(terminal_cmds.add_parser("add", help="register a terminal; prints its MAC key"))
+    tadd.add_argument("terminal_id")
+    tadd.add_argument("--agent", required=True)
+    tadd.add_argument("--key", metavar="HEX32")
+    for verb in ("block", "unblock"):
+        sub = with_config(terminal_cmds.add_parser(verb, help=f"{verb} a terminal"))
+        sub.add_argument("terminal_id")
+
+    with_config(commands.add_parser("cutover", help="close the open business date now"))
+    settle = with_config(commands.add_parser("settle", help="settle a closed business date with the banks"))
+    settle.add_argument("--date", type=date_arg, required=True)
+    settle.add_argument("--bank")
+    recon = with_config(commands.add_parser("recon", help="reconcile a bank's file with the switch's records"))
+    recon.add_argument("--bank", required=True)
+    recon.add_argument("--date", type=date_arg, required=True)
+    recon.add_argument("--file", required=True)
+    recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from switch.ops.demo import run_demo
+            return run_demo(keep=args.keep)
+        config = load_config(getattr(args, "config", None))
+        if args.command == "serve":
+            return run_serve(config)
+        return asyncio.run(run_admin(args, config))
+    except ConfigError as exc:
+        print(f"ppob-switch: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except CommandFailed as exc:
+        print(f"ppob-switch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# ---- serve ---------------------------------------------------------------------------------------
+
+def run_serve(config: Config) -> int:
+    from switch.ops.logging import configure_logging
+    configure_logging()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:  # uvloop is optional (not on every platform)
+        pass
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from switch.app import SwitchApp
+    from switch.ops.metrics import Metrics
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    app = SwitchApp(config, metrics=Metrics())
+    try:
+        await app.start()
+    except OSError as exc:
+        print(f"ppob-switch: cannot start: {exc}", file=sys.stderr)
+        return 1
+    await stop.wait()
+    await app.stop()
+    return 0
+
+
+# ---- admin commands ------------------------------------------------------------------------------
+
+@asynccontextmanager
+async def database(config: Config) -> AsyncIterator[Any]:
+    from switch.ledger.storage import StorageError, open_database
+    db = open_database(config.switch.database)
+    try:
+        await db.open()
+    except (StorageError, OSError) as exc:
+        raise CommandFailed(f"database {config.switch.database}: {exc}")
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def run_admin(args: argparse.Namespace, config: Config) -> int:
+    async with database(config) as db:
+        if args.command == "agent":
+            return await agent_command(args, db, config)
+        if args.command == "terminal":
+            return await terminal_command(args, db)
+        if args.command in ("cutover", "settle"):
+            return await handed_over(args, db)
+        if args.command == "recon":
+            from switch.settlement.recon import recon_command
+            return await recon_command(db, config, args)
+    raise CommandFailed(f"unknown command {args.command}")
+
+
+async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> int:
+    from switch.ledger import accounts, money
+    agent_id = args.agent_id
+    if args.agent_command == "add":
+        try:
+            await db.unit(lambda tx: accounts.add_agent(tx, agent_id, args.name, args.daily_limit))
+        except ValueError as exc:
+            raise CommandFailed(str(exc))
+        limit = f", daily limit {format_rupiah(args.daily_limit)}" if args.daily_limit else ""
+        print(f"agent {agent_id} added ({args.name}{limit})")
+        return 0
+    if await db.read(lambda tx: accounts.get_agent(tx, agent_id)) is None:
+        raise CommandFailed(f"agent {agent_id}: no such agent")
+    if args.agent_command == "topup":
+        try:
+            applied = await db.unit(lambda tx: money.topup(tx, agent_id, args.amount, args.ref))
+        except ValueError as exc:
+            raise CommandFailed(str(exc))
+        ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
+        if applied:
+            print(f"agent {agent_id}: topped up {format_rupiah(args.amount)} (ref {args.ref});"
+                  f" balance {format_rupiah(ledger)}, available {format_rupiah(available)}")
+        else:
+            print(f"agent {agent_id}: ref {args.ref} was already applied; nothing changed"
+                  f" (balance {format_rupiah(ledger)})")
+        return 0
+    if args.agent_command == "balance":
+        ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
+        if args.json:
+            print(json.dumps({"agent": agent_id, "ledger": rupiah(ledger), "available": rupiah(available)}))
+        else:
+            print(f"agent {agent_id}: ledger {format_rupiah(ledger)}, available {format_rupiah(available)}")
+        return 0
+    if args.agent_command in ("block", "unblock"):
+        await db.unit(lambda tx: accounts.set_agent_blocked(tx, agent_id, args.agent_command == "block"))
+        print(f"agent {agent_id} {args.agent_command}ed")
+        return 0
+    if args.agent_command == "statement":
+        from switch.settlement.statement import statement_command
+        return await statement_command(db, args)
+    raise CommandFailed(f"unknown agent command {args.agent_command}")
+
+
+async def terminal_command(args: argparse.Namespace, db: Any) -> int:
+    from switch.ledger import accounts
+    terminal_id = args.terminal_id
+    if args.terminal_command == "add":
+        try:
+            key = await db.unit(lambda tx: accounts.add_terminal(tx, terminal_id, args.agent, args.key))
+        except ValueError as exc:
+            raise CommandFailed(str(exc))
+        print(key)
+        return 0
+    if await db.read(lambda tx: accounts.get_terminal(tx, terminal_id)) is None:
+        raise CommandFailed(f"terminal {terminal_id}: no such terminal")
+    await db.unit(lambda tx: accounts.set_terminal_blocked(tx, terminal_id,
+                                                           args.terminal_command == "block"))
+    print(f"terminal {terminal_id} {args.terminal_command}ed")
+    return 0
+
+
+async def handed_over(args: argparse.Namespace, db: Any) -> int:
+    """cutover and settle run inside the running switch; this waits for its answer."""
+    from switch.ops.admin import AdminError, submit
+    payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    try:
+        result = await submit(db, args.command, payload)
+    except AdminError as exc:
+        raise CommandFailed(str(exc))
+    if args.command == "cutover":
+        print(result["closed"])
+        return 0
+    from switch.settlement.settle import print_settlement
+    return print_settlement(result)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
