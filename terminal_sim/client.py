@@ -384,7 +384,8 @@ class TerminalClient:
                         self.terminal_id, key[1], msg.get(39))
         if waiter is not None and not waiter.future.done():
             waiter.future.set_result(_Outcome(msg, "", None) if trusted else
-                                     _Outcome(None, RC_BAD_MAC, "response MAC does not verify"))
+                                     _Outcome(None, RC_BAD_MAC,
+                                              f"response MAC does not verify; it says rc {msg.get(39)}"))
         elif trusted:   # a late answer to a request that timed out: settle its journal entry
             log.info("terminal %s: late response for STAN %s (rc %s)", self.terminal_id, key[1], msg.get(39))
             self.journal.record_response(self.terminal_id, key[1], msg.get(7), dict(msg.fields),

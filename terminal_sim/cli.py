@@ -1,0 +1,266 @@
+"""ppob-terminal: the simulated agent terminal on the command line (OPERATIONS.md).
+
+Exit status: 0 success; 2 usage error (one line naming the bad option); 1 anything else — a declined
+transaction (its rc and meaning), a switch that cannot be reached (one line).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import json
+import logging
+import os
+import re
+import sqlite3
+import ssl
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from switch.wire.field48 import CUSTOMER_DIGITS, PREPAID, PRODUCTS
+
+from .client import Result, TerminalClient, receipt_from_entry
+from .escpos import to_escpos
+from .journal import Journal
+from .load import run_load
+from .receipt import render_balance, render_bill
+from .shell import run_shell
+
+PROG = "ppob-terminal"
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:   # one line, exit 2 (argparse prints usage + line)
+        print(f"{PROG}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # output options are accepted before or after COMMAND (the subparsers' copies only set what is given)
+    common = _Parser(add_help=False)
+    common.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
+                        help="default ~/.ppob-terminal/<TID>.journal")
+    common.add_argument("--escpos", metavar="FILE", default=argparse.SUPPRESS,
+                        help="also write the receipt as ESC/POS printer bytes")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show the terminal's warnings (bad MACs, late responses) on stderr")
+    p = _Parser(prog=PROG, parents=[common],
+                description="Simulated PPOB agent terminal (TI side of the contract).")
+    p.add_argument("--switch", required=True, metavar="HOST:PORT")
+    p.add_argument("--terminal-id", required=True, metavar="TID")
+    p.add_argument("--agent-id", required=True, metavar="AID")
+    p.add_argument("--key", required=True, metavar="HEX32", help="the terminal's 16-byte MAC key in hex")
+    p.add_argument("--channel", default="6021", choices=("6021", "6022", "6025"), help="field 18")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a response")
+    p.add_argument("--tls", action="store_true", help="connect with TLS (system CAs)")
+    p.add_argument("--tls-ca", metavar="FILE", help="connect with TLS, trusting this CA file")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser = functools.partial(sub.add_parser, parents=[common])  # type: ignore[method-assign]
+    q = sub.add_parser("inquiry", help="bill / customer inquiry")
+    q.add_argument("product")
+    q.add_argument("customer")
+    q = sub.add_parser("pay", help="inquiry, then payment of the quoted amount")
+    q.add_argument("product")
+    q.add_argument("customer")
+    q.add_argument("rupiah", nargs="?", type=int, help="prepaid: the denomination; others: the total")
+    sub.add_parser("balance", help="the agent's deposit")
+    for name, text in (("reprint", "reprint a payment's receipt (CETAK ULANG)"),
+                       ("status", "ask the switch how a payment ended"),
+                       ("reverse", "reverse a payment (0400)")):
+        sub.add_parser(name, help=text).add_argument("stan")
+    sub.add_parser("shell", help="interactive loket menu on stdin")
+    sub.add_parser("echo", help="0800 echo test")
+    q = sub.add_parser("load", help="load generator: throughput and latency percentiles")
+    q.add_argument("--count", type=int, default=100)
+    q.add_argument("--concurrency", type=int, default=10)
+    q.add_argument("--product", default="PLNPST")
+    q.add_argument("--op", default="inquiry", choices=("inquiry", "pay", "balance", "echo"))
+    q.add_argument("--customers", metavar="C1,C2,...")
+    q.add_argument("--denomination", type=int, default=20_000, help="prepaid purchases, rupiah")
+    q.add_argument("--max-seconds", type=float, default=300.0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name, default in (("journal", None), ("escpos", None), ("json", False), ("verbose", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING if args.verbose else logging.ERROR)
+    try:
+        host, port, key = _validate(args)
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    journal_path = args.journal or Path.home() / ".ppob-terminal" / f"{args.terminal_id}.journal"
+    try:
+        journal = Journal(journal_path)
+    except (OSError, sqlite3.Error) as exc:
+        return _fail(f"cannot open the journal {journal_path}: {exc}")
+    try:
+        client = TerminalClient(host, port, args.terminal_id, args.agent_id, key, journal,
+                                channel=args.channel, tls=_tls(args), timeout=args.timeout)
+        return asyncio.run(_run(args, client))
+    except LookupError as exc:
+        return _fail(str(exc).strip("'\""))
+    except OSError as exc:
+        return _fail(f"cannot reach the switch at {args.switch}: {_reason(exc)}")
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        journal.close()
+
+
+def _reason(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def _validate(args: argparse.Namespace) -> tuple[str, int, bytes]:
+    m = re.fullmatch(r"\[?([^\[\]]+?)\]?:(\d{1,5})", args.switch)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise UsageError(f"--switch: expected HOST:PORT, got {args.switch!r}")
+    if not re.fullmatch(r"[0-9A-Fa-f]{32}", args.key):
+        raise UsageError("--key: expected 32 hex characters (a 16-byte key)")
+    if not (0 < len(args.terminal_id) <= 8 and args.terminal_id.isascii() and args.terminal_id.isprintable()):
+        raise UsageError("--terminal-id: 1 to 8 printable ASCII characters")
+    if not (0 < len(args.agent_id) <= 15 and args.agent_id.isascii() and args.agent_id.isprintable()):
+        raise UsageError("--agent-id: 1 to 15 printable ASCII characters")
+    if args.tls_ca and not Path(args.tls_ca).is_file():
+        raise UsageError(f"--tls-ca: no such file {args.tls_ca}")
+    _validate_command(args)
+    return m.group(1), int(m.group(2)), bytes.fromhex(args.key)
+
+
+def _validate_command(args: argparse.Namespace) -> None:
+    cmd = args.command
+    if cmd in ("inquiry", "pay"):
+        _check_customer(args.product, args.customer)
+    if cmd == "pay":
+        if args.rupiah is not None and args.rupiah <= 0:
+            raise UsageError(f"RUPIAH: must be a positive whole amount, got {args.rupiah}")
+        if args.product == PREPAID and args.rupiah is None:
+            raise UsageError("RUPIAH: a PLNPRA purchase needs the token denomination, e.g. 50000")
+    if cmd in ("reprint", "status", "reverse") and not (args.stan.isdigit() and len(args.stan) <= 6):
+        raise UsageError(f"STAN: up to 6 digits, got {args.stan!r}")
+    if cmd == "load":
+        if args.count < 0 or args.concurrency < 1 or args.max_seconds <= 0:
+            raise UsageError("load: --count >= 0, --concurrency >= 1 and --max-seconds > 0")
+        if args.product not in PRODUCTS:
+            raise UsageError(f"--product: one of {', '.join(PRODUCTS)}, got {args.product!r}")
+        for customer in _customers(args):
+            _check_customer(args.product, customer)
+
+
+def _check_customer(product: str, customer: str) -> None:
+    if product not in PRODUCTS:
+        raise UsageError(f"PRODUCT: one of {', '.join(PRODUCTS)}, got {product!r}")
+    lengths = CUSTOMER_DIGITS[product]
+    if not (customer.isdigit() and len(customer) in lengths):
+        raise UsageError(f"CUSTOMER: {product} takes {' or '.join(map(str, lengths))} digits, got {customer!r}")
+
+
+def _customers(args: argparse.Namespace) -> list[str]:
+    return [c.strip() for c in (args.customers or "").split(",") if c.strip()]
+
+
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if args.tls_ca:
+        return ssl.create_default_context(cafile=args.tls_ca)
+    return ssl.create_default_context() if args.tls else None
+
+
+async def _run(args: argparse.Namespace, client: TerminalClient) -> int:
+    if args.command == "reprint":
+        return await _reprint(args, client)
+    if args.command == "load":
+        return await _load(args, client)
+    async with client:
+        if args.command == "shell":
+            return await run_shell(client, args.escpos)
+        if args.command == "echo":
+            return _show(args, await client.echo(), None)
+        if args.command == "inquiry":
+            r = await client.inquiry(args.product, args.customer)
+            return _show(args, r, render_bill(r.info) if r.info else None)
+        if args.command == "pay":
+            r = await client.pay(args.product, args.customer, args.rupiah)
+            return _show(args, r, r.receipt())
+        if args.command == "balance":
+            r = await client.balance_inquiry()
+            slip = render_balance(*r.balance, r.receipt_meta()) if r.balance else None
+            return _show(args, r, slip)
+        if args.command == "status":
+            return _show(args, await client.status(args.stan), None)
+        return _show(args, await client.reverse(args.stan), None)   # reverse
+
+
+async def _reprint(args: argparse.Namespace, client: TerminalClient) -> int:
+    """Online: a status request first (it settles a pending payment). Offline: the journal's copy."""
+    entry = client.journal.find(client.terminal_id, args.stan)
+    if entry is None:
+        return _fail(f"no payment with STAN {args.stan} in the journal of terminal {client.terminal_id}")
+    try:
+        async with client:
+            status = await client.status(entry.stan)
+        if not status.approved:
+            return _show(args, status, None)
+    except OSError as exc:
+        print(f"{PROG}: switch unreachable ({_reason(exc)}); reprinting from the journal",
+              file=sys.stderr)
+    entry = client.journal.find(client.terminal_id, entry.stan)
+    lines = receipt_from_entry(entry) if entry is not None else None
+    if lines is None:
+        return _fail(f"STAN {args.stan} has no approved answer in the journal yet; try again online")
+    _print_receipt(args, lines, {"stan": entry.stan, "reprint": True})
+    return 0
+
+
+async def _load(args: argparse.Namespace, client: TerminalClient) -> int:
+    op = args.op if args.op in ("balance", "echo") else f"{args.op}:{args.product}"
+    customers = {args.product: _customers(args)} if _customers(args) else None
+    report = await run_load(client.host, client.port, [(client.terminal_id, client.agent_id, client.key)],
+                            total=args.count, concurrency=args.concurrency, mix={op: 1.0},
+                            customers=customers, max_seconds=args.max_seconds, denomination=args.denomination,
+                            progress=not args.json, tls=client.tls, timeout=client.timeout,
+                            journal=client.journal)
+    print(json.dumps(report.as_dict()) if args.json else "\n".join(report.lines()))
+    return 0
+
+
+def _show(args: argparse.Namespace, result: Result, lines: list[str] | None) -> int:
+    if result.approved:
+        if lines is not None:
+            _print_receipt(args, lines, result.as_dict())
+        elif args.json:
+            print(json.dumps(result.as_dict()))
+        else:
+            print(f"{result.rc} {result.rc_meaning} (STAN {result.stan}, {result.elapsed_s * 1000:.1f} ms)")
+        return 0
+    if args.json:
+        print(json.dumps(result.as_dict()))
+    detail = f" ({result.error})" if result.error else ""
+    if result.error and result.request.get(3) == "500000":
+        detail += f"; check later with: reprint {result.stan}"
+    print(f"{PROG}: rc {result.rc} {result.rc_meaning}{detail}", file=sys.stderr)
+    return 1
+
+
+def _print_receipt(args: argparse.Namespace, lines: list[str], data: dict) -> None:
+    print(json.dumps({**data, "receipt": lines}) if args.json else "\n".join(lines))
+    if args.escpos:
+        Path(args.escpos).write_bytes(to_escpos(lines))
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
