@@ -1,0 +1,19 @@
+"""`ppob-switch demo` as a new user runs it: one command, no configuration, receipts and a summary."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_the_demo_runs_every_product_prints_receipts_and_exits_0():
+    done = subprocess.run([sys.executable, "-m", "switch.ops.cli", "demo"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    for title in ("STRUK PEMBAYARAN TAGIHAN LISTRIK", "STRUK PEMBELIAN LISTRIK PRABAYAR",
+                  "STRUK NON TAGIHAN LISTRIK", "INFORMASI SALDO DEPOSIT", "Demo summary"):
+        assert title in out
+    assert "PLN menyatakan struk ini sebagai" in out
+    receipt_lines = [line for line in out.splitlines() if line.startswith(("IDPEL", "NAMA", "TOTAL"))]
+    assert receipt_lines and all(len(line) <= 32 for line in receipt_lines)
+    assert "balanced" in out and "Rp 5.000.000" in out
