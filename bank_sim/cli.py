@@ -82,7 +82,9 @@ def configure_logging(json_logs: bool) -> None:
 def customers_table(book: Book) -> Table:
     table = Table(title=f"Example customers (seed {book.seed}, {book.today:%Y-%m-%d})")
     for column in ("scenario", "product", "customer", "name", "details", "expect"):
-        table.add_column(column)
+        # numbers are what people copy from this table: never cut them
+        table.add_column(column, no_wrap=column in ("scenario", "customer"),
+                         min_width={"scenario": 17, "customer": 13}.get(column))
     for scenario, number in book.examples().items():
         table.add_row(scenario, *describe(book, number))
     return table

@@ -19,9 +19,9 @@ import structlog
 
 from switch.wire import HI, CodecError, FrameReader, FramingError, Message, decode, encode, frame
 
-from .book import Book
+from .book import Book, today_wib
 from .faults import Fate, Faults
-from .settlement import Totals
+from .settlement import Calendar, Totals
 from .teller import Teller
 
 log = structlog.get_logger("bank_sim")
@@ -73,14 +73,16 @@ class BankHost:
     def __init__(self, book: Book, faults: Faults | None = None, framing: str = "2B", bank_id: str = "BANKSIM",
                  settlement_dir: str | Path | None = None, *, echo_interval_s: float | None = None,
                  max_frame_bytes: int = 4096, stall_timeout_s: float = 30, reconnect_initial_s: float = 0.5,
-                 reconnect_max_s: float = 5.0, clock: Callable[[], datetime] | None = None) -> None:
+                 reconnect_max_s: float = 5.0, clock: Callable[[], datetime] | None = None,
+                 business_date: date | None = None) -> None:
         if framing not in ("2B", "4A"):
             raise ValueError(f"framing must be '2B' or '4A', got {framing!r}")
         self.book = book
         self.faults = faults or Faults()
         self.framing = framing
         self.bank_id = bank_id
-        self.teller = Teller(book, bank_id, settlement_dir, **({"clock": clock} if clock else {}))
+        self.teller = Teller(book, bank_id, settlement_dir, calendar=Calendar(business_date or today_wib()),
+                             **({"clock": clock} if clock else {}))
         self.stats = Stats()
         self.answer_delay_s: float | None = None   # overrides the latency fault for financial requests
         self.echo_interval_s = echo_interval_s
@@ -115,6 +117,11 @@ class BankHost:
         while len(self._links) < count:
             self._link_change.clear()
             await self._link_change.wait()
+
+    @property
+    def ports(self) -> list[int]:
+        """The ports listen() bound, in order."""
+        return [server.sockets[0].getsockname()[1] for server in self._servers if server.sockets]
 
     @property
     def links(self) -> int:

@@ -99,8 +99,8 @@ class Calendar:
     def closing_date(self, mmdd: str) -> date | None:
         """Field 15 of a cutover: the date with that MMDD nearest the open day (the year may turn)."""
         anchor = self.open.date
-        candidates = [d for d in (_date_in(year, mmdd) for year in (anchor.year - 1, anchor.year, anchor.year + 1))
-                      if d is not None]
+        years = (anchor.year - 1, anchor.year, anchor.year + 1)
+        candidates = [d for d in (_date_in(year, mmdd) for year in years) if d is not None]
         return min(candidates, key=lambda d: abs(d - anchor), default=None)
 
     def resolve(self, mmdd: str) -> date | None:

@@ -17,7 +17,8 @@ from switch.wire import CodecError, Message, UnknownProduct
 from switch.wire.field48 import (NONTAGLIS, POSTPAID, PREPAID, NontaglisInfo, PostpaidBill, PostpaidInfo,
                                  PrepaidInfo, PrepaidSale, ProductRequest, build_response, parse_request)
 
-from .book import DENOMINATIONS, Book, PostpaidCustomer, PrepaidMeter, Registration, Status, compute_sale, today_wib
+from .book import (DENOMINATIONS, Book, PostpaidCustomer, PrepaidMeter, Registration, Status, compute_sale,
+                   today_wib)
 from .settlement import REVERSED, Calendar, Payment, Totals, signed_net, write_files
 
 log = structlog.get_logger("bank_sim")

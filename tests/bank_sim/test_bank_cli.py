@@ -1,0 +1,66 @@
+"""ppob-bank-sim: options, the customers table, and a real process answering over loopback."""
+import asyncio
+import signal
+import socket
+import sys
+
+import pytest
+
+from bank_sim.book import Book
+from bank_sim.cli import main
+from tests.bank_sim.hi_client import HiClient, Messages
+
+
+@pytest.mark.parametrize("argv", [
+    ["--listen", "nowhere"], ["--listen", "127.0.0.1:1", "--timeout-rate", "2"],
+    ["--listen", "127.0.0.1:1", "--connect", "127.0.0.1:2"], ["--framing", "3C", "--listen", "127.0.0.1:1"],
+    [], ["--latency-ms", "-5", "--listen", "127.0.0.1:1"]])
+def test_a_bad_command_line_exits_2_with_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "error" in err
+
+
+def test_list_customers_prints_every_example_and_exits_0(capsys):
+    assert main(["--list-customers", "--seed", "11", "--size", "50"]) == 0
+    out = capsys.readouterr().out
+    for scenario, customer in Book.generate(11, 50).examples().items():
+        assert scenario in out and customer in out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def connect_with_retry(port: int, framing: str) -> HiClient:
+    for _ in range(200):
+        try:
+            return await HiClient.connect(port, framing)
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("ppob-bank-sim never listened")
+
+
+@pytest.mark.slow
+async def test_the_command_serves_its_book_until_sigterm_then_exits_0():
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bank_sim.cli", "--listen", f"127.0.0.1:{port}", "--framing", "4A",
+        "--seed", "3", "--size", "50", "--json-logs",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        client = await connect_with_retry(port, "4A")
+        msgs = Messages()
+        customer = Book.generate(3, 50).examples()["postpaid"]
+        answer = await client.request(msgs.inquiry("PLNPST", customer), timeout=10)
+        await client.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 20)
+    assert answer[39] == "00"
+    assert process.returncode == 0
+    assert b'"event": "stopped"' in err
