@@ -1,0 +1,427 @@
+"""Settling a closed business date with each bank (contract §8.6).
+
+Per bank, one pass over the day's payments (in RRN order, page by page so the event loop keeps
+serving terminals) writes the switch's RCN/CTL files and gives the 0500 totals, so file and totals
+always agree. Gross totals: 74/86 every payment the bank approved (reversed ones too), 76/88 the
+reversals it answered 00; 97 = 86 - 88. Then the 0500 goes out, the 0510 decides the state
+(00 settled, 95 disputed, silence unsent), the day's agent commissions are posted (each at most
+once) and the settlements row is stored. Running it again sends the same totals and posts nothing
+twice: files are rewritten byte for byte from stored data.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date as Date
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+import structlog
+
+from switch.ledger import money
+from switch.ledger.calendar import date_state
+from switch.ledger.storage import Database, Tx
+from switch.ledger.txns import now_iso
+from switch.ops.admin import AdminError
+from switch.wire import CodecError, Message
+from switch.wire.field48 import NontaglisInfo, PostpaidInfo, PrepaidInfo, parse_response
+
+from .files import PAID, REVERSED, Control, RcnLine, RcnWriter, net_field, utc_seconds
+
+log = structlog.get_logger("settlement")
+
+# Payment states (txns.kind = 'payment') and what they mean for the totals.
+CREDIT_STATES = ("approved", "reversed", "reversal_pending")  # the bank approved it (74/86)
+DEBIT_STATES = ("reversed",)                                   # and answered its reversal 00 (76/88)
+STANDING = "approved"                                          # earns the agent its commission
+NOT_FINAL = ("received", "sent", "reversing", "advising", "reversal_pending")
+POSTPAID = "PLNPST"
+PAGE = 2000
+PROGRESS_FROM = 20_000  # payments in a day before a progress bar is worth drawing
+
+SETTLED, DISPUTED, UNSENT, REFUSED = "settled", "disputed", "unsent", "refused"
+
+
+# ---- the day's payments as settlement lines ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Details:
+    periods: str = ""
+    admin_fee: int = 0   # minor units
+    bank_ref: str = ""
+    bills: int = 1
+
+
+def product_details(field48: str | None) -> Details:
+    """Periods, admin fee, biller reference and bill count from a payment's field 48."""
+    if not field48:
+        return Details()
+    try:
+        info = parse_response(field48)
+    except CodecError:
+        return Details()
+    if isinstance(info, PostpaidInfo):
+        periods = ",".join(bill.period for bill in info.bills)
+        return Details(periods, info.admin_fee * len(info.bills) * 100, info.biller_ref or "",
+                       len(info.bills))
+    if isinstance(info, PrepaidInfo):
+        return Details("", info.admin_fee * 100, info.sale.biller_ref if info.sale else "")
+    if isinstance(info, NontaglisInfo):
+        return Details("", info.admin_fee * 100, info.biller_ref or "")
+    return Details()
+
+
+def _field48(row: Any) -> str | None:
+    """The bank's field 48 (its 0210, or the 0230 of an advice); else what the terminal got."""
+    for column in ("bank_response", "response"):
+        text = row[column]
+        if text:
+            value = json.loads(text).get("48")
+            if value:
+                return value
+    return None
+
+
+@dataclass
+class Payment:
+    line: RcnLine
+    state: str
+    agent_id: str
+    product: str
+    bills: int
+
+
+def to_payment(row: Any) -> Payment:
+    details = product_details(_field48(row))
+    state = row["state"]
+    line = RcnLine(row["rrn"] or "", row["bank_stan"] or "", (row["terminal_id"] or "").strip(),
+                   (row["agent_id"] or "").strip(), row["product"] or "", row["customer"] or "",
+                   details.periods, int(row["amount"] or 0), details.admin_fee, details.bank_ref,
+                   REVERSED if state in DEBIT_STATES else PAID, utc_seconds(row["created_at"] or ""),
+                   utc_seconds(row["updated_at"] or ""))
+    return Payment(line, state, line.agent, line.product, details.bills)
+
+
+_MARKS = ",".join("?" * len(CREDIT_STATES))
+_PAGE_SQL = ("SELECT rrn, bank_stan, terminal_id, agent_id, product, customer, amount, state, response,"
+             " bank_response, created_at, updated_at FROM txns WHERE kind = 'payment' AND bank_id = ?"
+             f" AND business_date = ? AND state IN ({_MARKS}) AND rrn > ? ORDER BY rrn LIMIT ?")
+
+
+async def day_payments(db: Database, bank_id: str, business_date: str,
+                       page: int = PAGE) -> AsyncIterator[list[Payment]]:
+    """The payments the bank approved on that business date, sorted by RRN, a page at a time (each
+    page is a short read: the switch keeps serving while a big day is settled)."""
+    after = ""
+    while True:
+        rows = await db.read(lambda tx: tx.fetchall(_PAGE_SQL, bank_id, business_date, *CREDIT_STATES,
+                                                    after, page))
+        if not rows:
+            return
+        yield [to_payment(row) for row in rows]
+        after = rows[-1]["rrn"]
+        if len(rows) < page:
+            return
+
+
+async def day_states(db: Database, bank_id: str, business_date: str) -> dict[str, int]:
+    rows = await db.read(lambda tx: tx.fetchall(
+        "SELECT state, COUNT(*) AS n FROM txns WHERE kind = 'payment' AND bank_id = ? AND business_date = ?"
+        " GROUP BY state", bank_id, business_date))
+    return {row["state"]: int(row["n"]) for row in rows}
+
+
+# ---- totals, files and commissions in one pass ---------------------------------------------------
+
+@dataclass
+class Day:
+    bank_id: str
+    business_date: str
+    control: Control
+    commissions: dict[str, int] = field(default_factory=dict)   # agent -> minor units
+    commission_counts: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def commission_of(payment: Payment, shares: dict[str, int]) -> int:
+    """The agent's share: per bill for postpaid, per purchase otherwise."""
+    share = shares.get(payment.product, 0)
+    return share * max(payment.bills, 1) if payment.product == POSTPAID else share
+
+
+def add_commissions(day: Day, payments: Iterable[Payment], shares: dict[str, int]) -> None:
+    for payment in payments:
+        if payment.state != STANDING:
+            continue
+        amount = commission_of(payment, shares)
+        if amount > 0:
+            day.commissions[payment.agent_id] = day.commissions.get(payment.agent_id, 0) + amount
+            day.commission_counts[payment.agent_id] = day.commission_counts.get(payment.agent_id, 0) + 1
+
+
+async def build_day(db: Database, bank_id: str, business_date: str, directory: str | Path,
+                    shares: dict[str, int], progress=None, page: int = PAGE) -> Day:
+    """Writes the bank's RCN/CTL for the date and returns the 0500 totals and the commissions due."""
+    with RcnWriter(directory, bank_id, business_date) as writer:
+        day = Day(bank_id, business_date, writer.control)
+        async for payments in day_payments(db, bank_id, business_date, page):
+            writer.write(p.line for p in payments)
+            add_commissions(day, payments, shares)
+            if progress is not None:
+                progress(len(payments))
+    day.files = [str(writer.path), str(writer.ctl)]
+    return day
+
+
+def shares_of(config: Any) -> dict[str, int]:
+    return {product.code: product.agent_share for product in config.products}
+
+
+# ---- the 0500 -------------------------------------------------------------------------------------
+
+def totals_message(control: Control, stan: str, institution_id: str, f7: str) -> Message:
+    day = control.business_date
+    return Message("0500", {
+        7: f7, 11: stan, 15: day[5:7] + day[8:10], 32: institution_id,
+        74: f"{control.paid_count:010d}", 76: f"{control.reversed_count:010d}",
+        86: f"{control.paid_amount:016d}", 88: f"{control.reversed_amount:016d}",
+        97: net_field(control.paid_amount, control.reversed_amount)})
+
+
+def outcome_of(rc: str | None) -> str:
+    if rc is None:
+        return UNSENT
+    return {"00": SETTLED, "95": DISPUTED}.get(rc, REFUSED)
+
+
+async def send_totals(svc: Any, bank_id: str, control: Control) -> str | None:
+    """Sends the 0500; the 0510's field 39, or None when it could not be sent or was not answered."""
+    from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
+    link = svc.router.bank(bank_id)
+    if link is None or not link.is_up:
+        return None
+    stan = await svc.stans.next(bank_id)
+    message = totals_message(control, stan, svc.config.switch.institution_id, transmission_time())
+    try:
+        answer = await link.request(message, link.cfg.timeout_s)
+    except (LinkDown, BankTimeout) as exc:
+        log.warning("settlement_unanswered", bank=bank_id, date=control.business_date, error=str(exc))
+        return None
+    return answer.get(39, "")
+
+
+# ---- commissions ----------------------------------------------------------------------------------
+
+def commission_ref(business_date: str, bank_id: str, agent_id: str) -> str:
+    return f"{business_date}:{bank_id}:{agent_id}"
+
+
+async def posted_commission(tx: Tx, business_date: str, bank_id: str, agent_id: str) -> tuple[int, int]:
+    """(amount already posted to the agent for this date and bank, number of entries)."""
+    base = commission_ref(business_date, bank_id, agent_id)
+    rows = await tx.fetchall(
+        "SELECT e.ref, p.amount FROM entries e JOIN postings p ON p.entry_id = e.entry_id"
+        " WHERE e.kind = 'commission' AND e.agent_id = ? AND e.business_date = ? AND p.account_id = ?",
+        agent_id, business_date, money.agent_account(agent_id))
+    ours = [int(row["amount"]) for row in rows if row["ref"] == base or row["ref"].startswith(base + "#")]
+    return sum(ours), len(ours)
+
+
+async def post_agent_commission(tx: Tx, business_date: str, bank_id: str, agent_id: str, due: int) -> int:
+    """Posts what is due and not yet posted; a payment that came to stand after an earlier run adds
+    an entry `<ref>#<n>`. Returns the amount posted now (negative: more was posted than is due now,
+    which money cannot take back here; it is reported)."""
+    posted, entries = await posted_commission(tx, business_date, bank_id, agent_id)
+    missing = due - posted
+    if missing <= 0:
+        return missing
+    base = commission_ref(business_date, bank_id, agent_id)
+    ref = base if entries == 0 else f"{base}#{entries + 1}"
+    if not await money.post_commission(tx, agent_id, missing, ref, business_date):
+        return 0  # another node posted this very step first
+    return missing
+
+
+COMMISSION_BATCH = 100  # agents per unit: one commit serves many
+
+
+async def post_commissions(db: Database, day: Day) -> dict[str, Any]:
+    """Posts each agent's commission for the day and bank, at most once in total."""
+    agents = sorted(day.commissions)
+    posted, over, unknown = 0, {}, []
+
+    async def batch(tx: Tx, chunk: list[str]) -> list[tuple[str, int | None]]:
+        done = []
+        for agent_id in chunk:
+            if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
+                done.append((agent_id, None))
+                continue
+            due = day.commissions[agent_id]
+            done.append((agent_id, await post_agent_commission(tx, day.business_date, day.bank_id, agent_id, due)))
+        return done
+
+    for start in range(0, len(agents), COMMISSION_BATCH):
+        chunk = agents[start:start + COMMISSION_BATCH]
+        for agent_id, now in await db.unit(lambda tx: batch(tx, chunk)):
+            if now is None:
+                unknown.append(agent_id)
+            elif now > 0:
+                posted += now
+            elif now < 0:
+                over[agent_id] = -now
+    if unknown:
+        log.error("commission_for_unknown_agents", agents=unknown[:20], date=day.business_date)
+    if over:
+        log.warning("commission_over_paid", bank=day.bank_id, date=day.business_date, agents=over)
+    return {"due": sum(day.commissions.values()), "posted_now": posted, "agents": len(agents),
+            "over_paid": over}
+
+
+# ---- the settlements row --------------------------------------------------------------------------
+
+async def store_settlement(tx: Tx, day: Day, rc: str | None, state: str) -> str:
+    """Stores the outcome; an unanswered re-run does not undo an agreement on the same totals.
+    Returns the state recorded."""
+    c = day.control
+    previous = await tx.fetchone("SELECT * FROM settlements WHERE business_date = ? AND bank_id = ?",
+                                 day.business_date, day.bank_id)
+    same = previous is not None and (previous["credits_count"], previous["credits_amount"],
+                                     previous["debits_count"], previous["debits_amount"]) == c.totals()
+    if state == UNSENT and same and previous["state"] in (SETTLED, DISPUTED):
+        return previous["state"]
+    now = now_iso()
+    await tx.execute(
+        "INSERT INTO settlements (business_date, bank_id, credits_count, credits_amount, debits_count,"
+        " debits_amount, net, rc, state, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (business_date, bank_id) DO UPDATE SET credits_count = excluded.credits_count,"
+        " credits_amount = excluded.credits_amount, debits_count = excluded.debits_count,"
+        " debits_amount = excluded.debits_amount, net = excluded.net, rc = excluded.rc,"
+        " state = excluded.state, updated_at = excluded.updated_at",
+        day.business_date, day.bank_id, c.paid_count, c.paid_amount, c.reversed_count, c.reversed_amount,
+        c.net, rc, state, now, now)
+    return state
+
+
+# ---- the command ----------------------------------------------------------------------------------
+
+def _valid_date(text: Any) -> str:
+    try:
+        return Date.fromisoformat(str(text)).isoformat()
+    except ValueError:
+        raise AdminError(f"settle: {text!r} is not a date YYYY-MM-DD") from None
+
+
+async def check_closed(db: Database, business_date: str) -> None:
+    state = await db.read(lambda tx: date_state(tx, business_date))
+    if state is None:
+        raise AdminError(f"settle: business date {business_date} is unknown (the switch never opened it)")
+    if state != "closed":
+        raise AdminError(f"settle: business date {business_date} is still open")
+
+
+def banks_to_settle(svc: Any, bank: str | None) -> list[str]:
+    configured = [b.id for b in svc.config.banks]
+    if bank is None:
+        return configured
+    if bank not in configured:
+        raise AdminError(f"settle: unknown bank {bank} (configured: {', '.join(configured)})")
+    return [bank]
+
+
+async def settle_bank(svc: Any, bank_id: str, business_date: str, progress=None) -> dict[str, Any]:
+    states = await day_states(svc.db, bank_id, business_date)
+    day = await build_day(svc.db, bank_id, business_date, svc.config.switch.settlement_dir,
+                          shares_of(svc.config), progress)
+    rc = await send_totals(svc, bank_id, day.control)
+    state = outcome_of(rc)
+    commissions = await post_commissions(svc.db, day)
+    recorded = await svc.db.unit(lambda tx: store_settlement(tx, day, rc, state))
+    if svc.metrics is not None:
+        svc.metrics.set_settlement_state(bank_id, recorded)
+    c = day.control
+    pending = {s: n for s, n in states.items() if s in NOT_FINAL}
+    log.info("settlement", bank=bank_id, date=business_date, credits=c.paid_count, credits_amount=c.paid_amount,
+             debits=c.reversed_count, debits_amount=c.reversed_amount, net=c.net, rc=rc, state=state,
+             recorded=recorded, pending=pending, commissions=commissions["posted_now"])
+    return {"bank": bank_id, "date": business_date, "credits_count": c.paid_count,
+            "credits_amount": c.paid_amount, "debits_count": c.reversed_count,
+            "debits_amount": c.reversed_amount, "net": c.net, "rc": rc, "state": state, "recorded": recorded,
+            "pending": pending, "commissions": commissions, "files": day.files}
+
+
+async def settle_command(svc: Any, args: dict) -> dict:
+    """`ppob-switch settle --date D [--bank B]`, run inside the switch. AdminError (one line) for an
+    open or unknown date or an unknown bank."""
+    business_date = _valid_date(args.get("date"))
+    await check_closed(svc.db, business_date)
+    banks = banks_to_settle(svc, args.get("bank"))
+    total = 0
+    for bank_id in banks:
+        states = await day_states(svc.db, bank_id, business_date)
+        total += sum(n for s, n in states.items() if s in CREDIT_STATES)
+    results = []
+    with progress_bar(f"settling {business_date}", total, force=False) as advance:
+        for bank_id in banks:
+            results.append(await settle_bank(svc, bank_id, business_date, advance))
+    return {"date": business_date, "banks": results,
+            "settled": all(r["state"] == SETTLED for r in results)}
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None, *, force: bool = False):
+    """Yields advance(n): a rich progress bar on stderr when someone watches a long run, else a no-op."""
+    if not force and (total is not None and total < PROGRESS_FROM or not sys.stderr.isatty()):
+        yield lambda count: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn(), console=Console(stderr=True), transient=not force)
+    task = bar.add_task(description, total=total)
+    with bar:
+        yield lambda count: bar.advance(task, count)
+
+
+# ---- printing (the CLI) ---------------------------------------------------------------------------
+
+def rupiah_text(minor: int) -> str:
+    whole, cents = divmod(abs(minor), 100)
+    text = f"{whole:,}".replace(",", ".")
+    return ("-" if minor < 0 else "") + "Rp " + text + (f",{cents:02d}" if cents else "")
+
+
+def print_settlement(result: dict) -> int:
+    """Prints the outcome of `settle` as a table; 0 when every bank settled, 1 otherwise."""
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"Settlement {result['date']}")
+    for name, justify in (("bank", "left"), ("credits", "right"), ("credits amount", "right"),
+                          ("debits", "right"), ("debits amount", "right"), ("net", "right"),
+                          ("rc", "center"), ("state", "left"), ("files", "left")):
+        table.add_column(name, justify=justify)
+    for r in result["banks"]:
+        net = int(r["net"][1:]) * (1 if r["net"][0] == "C" else -1)
+        state = r["state"] if r["state"] == r.get("recorded", r["state"]) else f"{r['state']} ({r['recorded']})"
+        table.add_row(r["bank"], str(r["credits_count"]), rupiah_text(r["credits_amount"]),
+                      str(r["debits_count"]), rupiah_text(r["debits_amount"]),
+                      f"{r['net'][0]} {rupiah_text(abs(net))}", r["rc"] or "-", state,
+                      "\n".join(Path(f).name for f in r["files"]))
+    console = Console()
+    console.print(table)
+    for r in result["banks"]:
+        if r["pending"]:
+            pending = ", ".join(f"{n} {s}" for s, n in sorted(r["pending"].items()))
+            console.print(f"{r['bank']}: not final yet: {pending} (settle again once they are)")
+        commissions = r["commissions"]
+        if commissions["posted_now"]:
+            console.print(f"{r['bank']}: commissions posted {rupiah_text(commissions['posted_now'])}"
+                          f" to {commissions['agents']} agent(s)")
+    unsettled = [f"{r['bank']} {r['state']}" for r in result["banks"] if r["state"] != SETTLED]
+    if unsettled:
+        print(f"ppob-switch: settlement {result['date']} not agreed by every bank: {', '.join(unsettled)}",
+              file=sys.stderr)
+        return 1
+    return 0
