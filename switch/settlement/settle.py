@@ -387,6 +387,13 @@ def progress_bar(description: str, total: int | None, *, force: bool = False):
 
 # ---- printing (the CLI) ---------------------------------------------------------------------------
 
+def wide_console(stderr: bool = False):
+    """A rich console; when output goes to a file or pipe, wide enough that RRNs never wrap."""
+    from rich.console import Console
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=160)
+
+
 def rupiah_text(minor: int) -> str:
     whole, cents = divmod(abs(minor), 100)
     text = f"{whole:,}".replace(",", ".")
@@ -395,7 +402,6 @@ def rupiah_text(minor: int) -> str:
 
 def print_settlement(result: dict) -> int:
     """Prints the outcome of `settle` as a table; 0 when every bank settled, 1 otherwise."""
-    from rich.console import Console
     from rich.table import Table
     table = Table(title=f"Settlement {result['date']}")
     for name, justify in (("bank", "left"), ("credits", "right"), ("credits amount", "right"),
@@ -409,7 +415,7 @@ def print_settlement(result: dict) -> int:
                       str(r["debits_count"]), rupiah_text(r["debits_amount"]),
                       f"{r['net'][0]} {rupiah_text(abs(net))}", r["rc"] or "-", state,
                       "\n".join(Path(f).name for f in r["files"]))
-    console = Console()
+    console = wide_console()
     console.print(table)
     for r in result["banks"]:
         if r["pending"]:
