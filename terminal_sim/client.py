@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from switch.wire import (CodecError, ConnectionClosed, FrameReader, FramingError, Message, TI, an, decode,
-                         sign, verify, write_frame)
+                         mac_field, sign, verify, write_frame)
 from switch.wire.field48 import (PREPAID, NontaglisInfo, PostpaidInfo, PrepaidInfo, ProductRequest,
                                  build_request, parse_response)
 
@@ -320,7 +320,7 @@ class TerminalClient:
 
     async def _exchange(self, msg: Message, sent_at: datetime) -> Result:
         raw = sign(msg, self.key, TI)
-        sent = decode(raw, TI).fields      # as on the wire, MAC included
+        sent = {**msg.fields, mac_field(msg): raw[-16:].decode("ascii")}   # as on the wire
         key = (msg[41], msg[11])
         waiter = _Waiter(asyncio.get_running_loop().create_future(), msg.mti)
         self._waiters[key] = waiter
