@@ -235,7 +235,9 @@ class TerminalClient:
         return result
 
     async def echo(self) -> Result:
-        await self._ensure_connected()
+        """0800/301; needs no sign-on (§4: answered whatever the state)."""
+        async with self._ready_lock:   # concurrent callers after a drop open one connection, not several
+            await self._ensure_connected()
         return await self._network(ECHO)
 
     async def _network(self, code: str) -> Result:

@@ -114,8 +114,7 @@ REF = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
 BILL = st.builds(PostpaidBill, DATE.map(lambda s: s[:6]), DATE, DATE, AMOUNT, st.integers(0, 999_999_999),
                  st.integers(0, 99_999_999), st.integers(0, 99_999_999))
 POSTPAID_INFO = st.builds(PostpaidInfo, DIGITS(12), ANS, ANS.map(lambda s: s[:4]), st.integers(0, 999_999_999),
-                          st.integers(0, 99), st.integers(0, 99_999_999), st.tuples(BILL).map(tuple) | st.lists(
-                              BILL, min_size=1, max_size=4).map(tuple), REF)
+                          st.integers(0, 99), st.integers(0, 99_999_999), st.lists(BILL, min_size=1, max_size=4).map(tuple), REF)
 SALE = st.builds(PrepaidSale, REF, DIGITS(20), st.integers(0, 9_999_999_999), *[st.integers(0, 9_999_999_999)] * 4,
                  AMOUNT)
 PREPAID_INFO = st.builds(PrepaidInfo, DIGITS(11), DIGITS(11), DIGITS(12), ANS, ANS.map(lambda s: s[:4]),
