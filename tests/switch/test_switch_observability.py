@@ -1,0 +1,84 @@
+"""What operations see of a running switch: metrics that move by exactly what was sent, health and
+readiness that tell the truth."""
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.error
+import urllib.request
+
+from tests.support.bank_answers import good_bank
+from tests.support.harness import bank, wait_until
+from tests.support.peers import ScriptedBank
+
+CUSTOMER = "532110000123"
+
+
+async def get(port: int, path: str) -> tuple[int, str]:
+    def fetch() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+    return await asyncio.to_thread(fetch)
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith((name + "{", name + " ")):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def running_with_bank(start_switch):
+    peer = ScriptedBank(good_bank)
+    port = await peer.listen()
+    running = await start_switch([bank("BANKA", port)])
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
+    terminal = await running.terminal().connect()
+    await terminal.sign_on()
+    return running, peer, terminal
+
+
+async def test_request_counters_move_by_exactly_the_number_of_transactions_sent(start_switch):
+    running, peer, terminal = await running_with_bank(start_switch)
+    port = running.ports.metrics
+    _, before = await get(port, "/metrics")
+    for i in range(7):
+        await terminal.inquiry("PLNPST", f"53211000{i:04d}")
+    for _ in range(3):
+        await terminal.balance()
+    _, after = await get(port, "/metrics")
+    labels = dict(interface="terminal", mti="0200", rc="00")
+    moved = sample(after, "ppob_requests_total", proc="380000", **labels) - \
+        sample(before, "ppob_requests_total", proc="380000", **labels)
+    assert moved == 7
+    assert sample(after, "ppob_requests_total", proc="310000", **labels) - \
+        sample(before, "ppob_requests_total", proc="310000", **labels) == 3
+    assert sample(after, "ppob_request_seconds_count", interface="terminal", proc="380000") >= 7
+    assert "T0000001" not in after and CUSTOMER not in after  # bounded labels: no terminal or customer ids
+
+
+async def test_a_bad_mac_is_counted(start_switch):
+    running, peer, terminal = await running_with_bank(start_switch)
+    _, before = await get(running.ports.metrics, "/metrics")
+    await terminal.send("0200", terminal.base("310000"), key=bytes(16))
+    _, after = await get(running.ports.metrics, "/metrics")
+    assert sample(after, "ppob_mac_failures_total") - sample(before, "ppob_mac_failures_total") == 1
+
+
+async def test_readiness_follows_the_bank_links_and_health_stays_ok(start_switch):
+    running, peer, terminal = await running_with_bank(start_switch)
+    port = running.ports.metrics
+    assert (await get(port, "/healthz"))[0] == 200
+    assert (await get(port, "/readyz"))[0] == 200
+    await peer.close()
+    assert await wait_until(lambda: not running.app.svc.router.candidates("PLNPST"))
+    status, reason = await get(port, "/readyz")
+    assert status == 503 and "PLNPST" in reason
+    assert (await get(port, "/healthz"))[0] == 200
