@@ -45,11 +45,12 @@ async def start_switch(tmp_path):
     started: list[SwitchApp] = []
 
     async def start(banks: list[dict], *, deposit: int = 10_000_000_00, daily_limit: int | None = None,
-                    database: str | None = None, switch: dict | None = None, products=()) -> Running:
+                    database: str | None = None, switch: dict | None = None, products=(),
+                    terminals: dict | None = None) -> Running:
         text = sample_config(database=database or f"sqlite:///{tmp_path}/switch.db",
                              terminal_listen="127.0.0.1:0", metrics_listen="127.0.0.1:0", banks=banks,
                              switch={"settlement_dir": str(tmp_path / "settlement"), **(switch or {})},
-                             products=products)
+                             products=products, terminals=terminals)
         config = parse_config(tomllib.loads(text), env={})
         app = SwitchApp(config, metrics=Metrics())
         ports = await app.start()
