@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 from contextlib import asynccontextmanager
@@ -24,6 +25,37 @@ def rupiah_arg(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rupiah")
     return int(text) * 100
+
+
+def positive_rupiah_arg(text: str) -> int:
+    """A topup: whole rupiah, more than nothing."""
+    minor = rupiah_arg(text)
+    if minor == 0:
+        raise argparse.ArgumentTypeError("must be at least 1 rupiah")
+    return minor
+
+
+def id_arg(what: str, max_len: int):
+    """Agent and terminal ids travel space-padded in fields 42 / 41: printable, no spaces. Checked here
+    so a bad id is a usage error (exit 2) naming the argument, not a failure."""
+    def check(text: str) -> str:
+        if not 1 <= len(text) <= max_len or not re.fullmatch(r"[\x21-\x7e]+", text):
+            raise argparse.ArgumentTypeError(
+                f"{what} id must be 1 to {max_len} printable characters without spaces, got {text!r}")
+        return text
+    return check
+
+
+def key_arg(text: str) -> str:
+    if not re.fullmatch(r"[0-9A-Fa-f]{32}", text):
+        raise argparse.ArgumentTypeError("expected 32 hex characters (a 16-byte MAC key)")
+    return text
+
+
+def text_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def date_arg(text: str) -> str:
@@ -51,6 +83,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ppob-switch", description="PPOB ISO 8583 payment switch")
+    agent_id, terminal_id = id_arg("agent", 15), id_arg("terminal", 8)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -64,21 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     agent = commands.add_parser("agent", help="agents (mitra) and their deposits")
     agent_cmds = agent.add_subparsers(dest="agent_command", required=True, parser_class=Parser)
     add = with_config(agent_cmds.add_parser("add", help="register an agent with an empty deposit"))
-    add.add_argument("agent_id")
-    add.add_argument("--name", required=True)
+    add.add_argument("agent_id", type=agent_id)
+    add.add_argument("--name", required=True, type=text_arg)
     add.add_argument("--daily-limit", type=rupiah_arg, metavar="RUPIAH")
     topup = with_config(agent_cmds.add_parser("topup", help="credit the deposit (idempotent by --ref)"))
-    topup.add_argument("agent_id")
-    topup.add_argument("amount", type=rupiah_arg, metavar="RUPIAH")
-    topup.add_argument("--ref", required=True)
+    topup.add_argument("agent_id", type=agent_id)
+    topup.add_argument("amount", type=positive_rupiah_arg, metavar="RUPIAH")
+    topup.add_argument("--ref", required=True, type=text_arg)
     balance = with_config(agent_cmds.add_parser("balance", help="ledger and available balance"))
-    balance.add_argument("agent_id")
+    balance.add_argument("agent_id", type=agent_id)
     balance.add_argument("--json", action="store_true")
     for verb in ("block", "unblock"):
         sub = with_config(agent_cmds.add_parser(verb, help=f"{verb} an agent (its terminals get 58)"))
-        sub.add_argument("agent_id")
+        sub.add_argument("agent_id", type=agent_id)
     statement = with_config(agent_cmds.add_parser("statement", help="topups, payments, reversals, commissions"))
-    statement.add_argument("agent_id")
+    statement.add_argument("agent_id", type=agent_id)
     statement.add_argument("--from", dest="date_from", type=date_arg, required=True)
     statement.add_argument("--to", dest="date_to", type=date_arg, required=True)
     statement.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout)")
@@ -86,12 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     terminal = commands.add_parser("terminal", help="agent terminals and their MAC keys")
     terminal_cmds = terminal.add_subparsers(dest="terminal_command", required=True, parser_class=Parser)
     tadd = with_config(terminal_cmds.add_parser("add", help="register a terminal; prints its MAC key"))
-    tadd.add_argument("terminal_id")
-    tadd.add_argument("--agent", required=True)
-    tadd.add_argument("--key", metavar="HEX32")
+    tadd.add_argument("terminal_id", type=terminal_id)
+    tadd.add_argument("--agent", required=True, type=agent_id)
+    tadd.add_argument("--key", metavar="HEX32", type=key_arg)
     for verb in ("block", "unblock"):
         sub = with_config(terminal_cmds.add_parser(verb, help=f"{verb} a terminal"))
-        sub.add_argument("terminal_id")
+        sub.add_argument("terminal_id", type=terminal_id)
 
     with_config(commands.add_parser("cutover", help="close the open business date now"))
     settle = with_config(commands.add_parser("settle", help="settle a closed business date with the banks"))
