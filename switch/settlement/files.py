@@ -122,6 +122,11 @@ def _clean(text: str) -> str:
 
 
 def format_line(line: RcnLine) -> str:
+    text = "|".join((line.rrn, line.stan, line.terminal, line.agent, line.product, line.customer, line.periods,
+                     str(line.amount), str(line.admin_fee), line.bank_ref, line.status, line.trx_time,
+                     line.updated_time))
+    if text.count("|") == RCN_FIELDS - 1 and "\n" not in text and "\r" not in text:
+        return text
     return "|".join((_clean(line.rrn), _clean(line.stan), _clean(line.terminal), _clean(line.agent),
                      _clean(line.product), _clean(line.customer), _clean(line.periods), str(line.amount),
                      str(line.admin_fee), _clean(line.bank_ref), line.status, _clean(line.trx_time),
@@ -200,14 +205,14 @@ def parse_line(text: str, where: str = "") -> RcnLine:
     parts = text.split("|")
     if len(parts) != RCN_FIELDS:
         raise SettlementFileError(f"{where}: {len(parts)} fields, expected {RCN_FIELDS}")
+    rrn, stan, terminal, agent, product, customer, periods, amount, admin_fee, ref, status, at, updated = parts
+    if status != PAID and status != REVERSED:
+        raise SettlementFileError(f"{where}: STATUS {status!r} is not PAID or REVERSED")
     try:
-        amount, admin_fee = int(parts[7]), int(parts[8])
+        return RcnLine(rrn, stan, terminal, agent, product, customer, periods, int(amount), int(admin_fee), ref,
+                       status, at, updated)
     except ValueError:
         raise SettlementFileError(f"{where}: AMOUNT/ADMIN_FEE must be whole minor units") from None
-    if parts[10] not in (PAID, REVERSED):
-        raise SettlementFileError(f"{where}: STATUS {parts[10]!r} is not PAID or REVERSED")
-    return RcnLine(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6], amount,
-                   admin_fee, parts[9], parts[10], parts[11], parts[12])
 
 
 def read_rcn(path: str | Path) -> Iterator[RcnLine]:
