@@ -50,6 +50,7 @@ TARIFFS = (
     Tariff("B2", 6600, 144470, 75_000, (700, 1800)),
     Tariff("B2", 23000, 144470, 75_000, (2500, 6000)),
 )
+R1_900, R1_1300 = TARIFFS[1], TARIFFS[3]
 # household-heavy, as PLN's customer base is
 TARIFF_WEIGHTS = (14, 26, 12, 22, 10, 4, 2, 2, 3, 2, 2, 1)
 
@@ -57,6 +58,12 @@ TARIFF_WEIGHTS = (14, 26, 12, 22, 10, 4, 2, 2, 3, 2, 2, 1)
 UNITS = (("53211", 1000), ("51101", 900), ("52120", 800), ("14212", 600), ("32121", 500),
          ("22150", 300), ("54350", 240), ("18100", 1000))
 METER_PREFIXES = ("14", "32", "45", "56", "86")
+
+# The contract's example customers (vectors.json) are in every book, so tools written to those examples
+# (e.g. `ppob-terminal load` with its default customers) find someone at the simulated bank.
+CONTRACT_IDPEL, CONTRACT_METER, CONTRACT_METER_IDPEL = "532110000123", "14234567890", "532110000777"
+CONTRACT_REGISTRATION = "5321126110001"
+CONTRACT_NUMBERS = (CONTRACT_IDPEL, CONTRACT_METER, CONTRACT_METER_IDPEL, CONTRACT_REGISTRATION)
 
 FIRST_NAMES = ("SITI", "BUDI", "AGUS", "DEWI", "RUDI", "SRI", "EKO", "NUR", "AHMAD", "PUTU", "WAYAN",
                "KADEK", "RINA", "YULI", "HENDRA", "DIAN", "ANDI", "RATNA", "JOKO", "WAHYU", "LESTARI",
@@ -257,9 +264,15 @@ class _Generator:
         self.used: set[str] = set()
 
     def book(self, seed: int, size: int, admin_fees: AdminFees) -> Book:
+        self.used.update(CONTRACT_NUMBERS)   # no generated customer may take a contract example's number
         postpaid = [self.postpaid(i) for i in range(size)]
         prepaid = [self.prepaid() for _ in range(size)]
         regs = [self.registration(i) for i in range(max(size // 5, 5))]
+        # drawn last, so the generated customers of a seed are the same with or without them
+        postpaid.append(self.contract_postpaid())
+        prepaid.append(PrepaidMeter(CONTRACT_METER, CONTRACT_METER_IDPEL, "BUDI SANTOSO", R1_900, 1000))
+        regs.append(Registration(CONTRACT_REGISTRATION, "PASANG BARU", "RUDI HARTONO",
+                                 self.today - timedelta(days=5), 1_515_000))
         return Book(seed, self.today, {c.idpel: c for c in postpaid}, {m.meter: m for m in prepaid},
                     {r.number: r for r in regs}, self.unique_number(12, "99"), admin_fees)
 
@@ -297,6 +310,11 @@ class _Generator:
         customer.bills = self.bills(tariff, max(unpaid, 1), skip_current=status == Status.NOT_AVAILABLE)
         if status == Status.PAID:   # this month's bill exists and is settled
             customer.paid_periods = {b.period for b in customer.bills}
+        return customer
+
+    def contract_postpaid(self) -> PostpaidCustomer:
+        customer = PostpaidCustomer(CONTRACT_IDPEL, "SITI AMINAH", R1_1300, [])
+        customer.bills = self.bills(R1_1300, 1, skip_current=False)
         return customer
 
     def random_status(self) -> tuple[str, int]:
