@@ -114,7 +114,8 @@ async def test_an_unanswered_rerun_does_not_undo_an_agreement_on_the_same_totals
     assert (await settled_row(db))["state"] == "settled"
 
 
-async def test_settling_twice_is_settling_once(db, bed_factory):
+async def test_settling_twice_is_settling_once(any_db, bed_factory):
+    db = any_db
     ledger = Ledger(db)
     await add_agents(db, AGENT, OTHER_AGENT)
     await ledger.payment(amount=400_000_00)                       # 2 bills
@@ -137,7 +138,8 @@ async def test_settling_twice_is_settling_once(db, bed_factory):
     assert len(await commission_entries(db)) == 2
 
 
-async def test_commissions_are_per_bill_for_postpaid_and_per_purchase_otherwise(db, bed_factory):
+async def test_commissions_are_per_bill_for_postpaid_and_per_purchase_otherwise(any_db, bed_factory):
+    db = any_db
     ledger = Ledger(db)
     await add_agents(db, AGENT, OTHER_AGENT)
     customer = "532110000555"
@@ -163,7 +165,8 @@ async def test_commissions_are_per_bill_for_postpaid_and_per_purchase_otherwise(
 
 
 async def test_a_payment_that_comes_to_stand_after_settlement_earns_its_commission_on_the_next_run(
-        db, bed_factory):
+        any_db, bed_factory):
+    db = any_db
     ledger = Ledger(db)
     await add_agents(db, AGENT)
     await ledger.payment(amount=1_00, product="PLNPRA")
