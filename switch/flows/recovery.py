@@ -3,7 +3,9 @@
 * `received` — nothing moved and the terminal heard nothing: the record is removed, so the
   terminal's retransmission is processed afresh.
 * `sent` — the hold is on disk and the bank may have the payment: it is treated as unanswered
-  (a reversal, or for prepaid an advice, is queued; a retransmission gets 68)."""
+  (a reversal, or for prepaid an advice, is queued; a retransmission gets 68).
+* the store-and-forward queue — whatever waits in it is made due now, so it resumes at once
+  instead of after the retry interval of an attempt the crash interrupted."""
 from __future__ import annotations
 
 import structlog
@@ -41,6 +43,7 @@ async def recover(svc: Services) -> dict[str, int]:
         elif txn.kind == "payment" and txn.bank_request:
             await queue_unanswered(svc, txn)
             counts["queued"] += 1
+    counts["resumed"] = await svc.db.unit(txns.make_due)
     if any(counts.values()):
         log.warning("recovered", **counts)
     return counts

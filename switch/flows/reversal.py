@@ -40,6 +40,10 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
                              svc.config.switch.institution_id)
 
     async def queue(tx: Tx) -> None:
+        # a reversal asked before and refused by the bank (the payment stands, flagged) is not asked
+        # again: the second 0400 is acknowledged and moves nothing, like any repeat
+        if await txns.has_saf(tx, original.txn_id, "reversal"):
+            return
         if await txns.set_state_if(tx, original.txn_id, ("approved",), state="reversal_pending"):
             await txns.enqueue_saf(tx, original.txn_id, original.bank_id, "reversal", message.fields)
     ctx.on_finish.append(queue)

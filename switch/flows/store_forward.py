@@ -1,6 +1,9 @@
 """Store and forward: reversals (0400, repeated as 0401) and advices (0220, repeated as 0221) wait in
 the database until their bank answers; a worker per bank sends what is due, at once when queued,
-again every `reversal_retry_s`, without limit, and as soon as the bank's link comes back."""
+again every `reversal_retry_s`, without limit, and as soon as the bank's link comes back.
+
+Only the bank that had the original ever gets its reversal or advice: while that bank is down the
+item waits (no failover)."""
 from __future__ import annotations
 
 import asyncio
@@ -19,6 +22,7 @@ log = structlog.get_logger("store_forward")
 
 FIRST_MTI = {"reversal": "0400", "advice": "0220"}
 REPEAT_MTI = {"reversal": "0401", "advice": "0221"}
+ANSWER_MTI = {"0410": "reversal", "0230": "advice"}
 POLL_S = 1.0
 
 
@@ -31,17 +35,19 @@ class StoreAndForward:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self._wake: dict[str, asyncio.Event] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._came_up: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
         self._sending: set[int] = set()
 
     def start(self) -> None:
         for link in self.svc.router.links:
             self._wake[link.id] = asyncio.Event()
-            link.on_up.append(lambda up_link: self.wake(up_link.id))
-            self._tasks.append(asyncio.create_task(self._worker(link)))
+            link.on_up.append(self._link_up)
+            link.on_late.append(self._late_answer)
+            self._spawn(self._worker(link))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -49,6 +55,15 @@ class StoreAndForward:
         event = self._wake.get(bank_id)
         if event:
             event.set()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _link_up(self, link: BankLink) -> None:
+        self._came_up.add(link.id)
+        self.wake(link.id)
 
     async def _worker(self, link: BankLink) -> None:
         event = self._wake[link.id]
@@ -61,83 +76,118 @@ class StoreAndForward:
             if not link.is_up:
                 continue
             try:
-                due = await self.svc.db.read(lambda tx: txns.due_saf(tx, link.id, iso_in(0)))
+                for item in await self._due(link):
+                    if item.saf_id not in self._sending:
+                        self._sending.add(item.saf_id)
+                        self._spawn(self._deliver(link, item))
             except Exception:
                 log.exception("saf_read_failed", bank=link.id)
-                continue
-            for item in due:
-                if item.saf_id not in self._sending:
-                    self._sending.add(item.saf_id)
-                    asyncio.create_task(self._deliver(link, item))
+
+    async def _due(self, link: BankLink) -> list[txns.SafItem]:
+        if link.id in self._came_up:  # back after an outage: what waited for it goes now
+            self._came_up.discard(link.id)
+            await self.svc.db.unit(lambda tx: txns.make_due(tx, link.id))
+        return await self.svc.db.read(lambda tx: txns.due_saf(tx, link.id, iso_in(0)))
 
     async def _deliver(self, link: BankLink, item: txns.SafItem) -> None:
         try:
-            retry = link.cfg.reversal_retry_s
-            if not await self.svc.db.unit(lambda tx: txns.claim_saf(tx, item, iso_in(retry))):
-                return  # another node took this attempt
-            mti = FIRST_MTI[item.kind] if item.attempts == 0 else REPEAT_MTI[item.kind]
-            message = Message(mti, dict(item.message))
-            message[7] = transmission_time()  # a repeat keeps everything of the first but field 7
-            try:
-                answer = await link.request(message, link.cfg.timeout_s)
-            except LinkDown as down:
-                if not down.sent:  # never left: the next try is still the first
-                    await self.svc.db.unit(lambda tx: tx.execute(
-                        "UPDATE saf SET attempts = ? WHERE saf_id = ?", item.attempts, item.saf_id))
-                log.warning("saf_link_down", bank=link.id, saf=item.saf_id, kind=item.kind)
-                return
-            except BankTimeout:
-                log.warning("saf_unanswered", bank=link.id, saf=item.saf_id, kind=item.kind, mti=mti,
-                            retry_in_s=retry)
-                return
-            await self._settle(item, answer)
+            await self._attempt(link, item)
         except Exception:
             log.exception("saf_delivery_failed", bank=link.id, saf=item.saf_id)
         finally:
             self._sending.discard(item.saf_id)
 
-    async def _settle(self, item: txns.SafItem, answer: Message) -> None:
+    async def _attempt(self, link: BankLink, item: txns.SafItem) -> None:
+        retry = link.cfg.reversal_retry_s
+        if not await self.svc.db.unit(lambda tx: txns.claim_saf(tx, item, iso_in(retry))):
+            return  # answered meanwhile, or another node took this attempt
+        message = attempt_message(item)
+        try:
+            # wait no longer than the retry interval: the repeat is due then; an answer to this
+            # attempt that comes later still counts (see _late_answer)
+            answer = await link.request(message, min(link.cfg.timeout_s, retry))
+        except LinkDown as down:
+            if not down.sent:
+                await self.svc.db.unit(lambda tx: txns.unclaim_saf(tx, item))
+            log.warning("saf_link_down", bank=link.id, saf=item.saf_id, kind=item.kind, sent=down.sent)
+            return
+        except BankTimeout:
+            log.warning("saf_unanswered", bank=link.id, saf=item.saf_id, kind=item.kind, mti=message.mti,
+                        stan=message[11], retry_in_s=retry)
+            return
+        await self.settle(item, answer)
+
+    def _late_answer(self, link: BankLink, msg: Message) -> None:
+        """A 0410/0230 that came after its attempt stopped waiting is still the bank's answer."""
+        if msg.mti in ANSWER_MTI and msg.get(11):
+            self._spawn(self._apply_late(link, msg))
+
+    async def _apply_late(self, link: BankLink, msg: Message) -> None:
+        try:
+            item = await self.svc.db.read(lambda tx: txns.pending_saf_by_stan(tx, link.id, msg[11]))
+            if item is not None and item.kind == ANSWER_MTI[msg.mti]:
+                await self.settle(item, msg)
+        except Exception:
+            log.exception("saf_late_answer_failed", bank=link.id, stan=msg.get(11))
+
+    async def settle(self, item: txns.SafItem, answer: Message) -> None:
         rc = answer.get(39, "")
         apply = reversal_answered if item.kind == "reversal" else advice_answered
-        await self.svc.db.unit(lambda tx: apply(tx, item, answer))
-        log.info("saf_answered", bank=item.bank_id, saf=item.saf_id, kind=item.kind, rc=rc,
-                 txn=item.txn_id)
+        if not await self.svc.db.unit(lambda tx: apply(tx, item, answer)):
+            return  # an answer to another attempt was applied first
+        log.info("saf_answered", bank=item.bank_id, saf=item.saf_id, kind=item.kind, rc=rc, txn=item.txn_id)
         if self.svc.metrics is not None and rc not in ("00", "25") and item.kind == "reversal":
             self.svc.metrics.ops_flag("reversal_refused")
 
 
-async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> None:
+def attempt_message(item: txns.SafItem) -> Message:
+    """The first attempt is a 0400/0220, every later one a 0401/0221 with the same content (STAN
+    included) but its own transmission time."""
+    mti = FIRST_MTI[item.kind] if item.attempts == 0 else REPEAT_MTI[item.kind]
+    message = Message(mti, dict(item.message))
+    message[7] = transmission_time()
+    return message
+
+
+async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool:
     """0410 00/25: the money comes back (a hold is released, a debit credited back). Any other code:
     the payment stands at the bank, so it stands here too, and operations are told."""
     rc = answer.get(39, "")
+    if not await txns.finish_saf(tx, item.saf_id, rc):
+        return False
     original = await txns.get_txn(tx, item.txn_id)
-    await txns.finish_saf(tx, item.saf_id, rc)
     if rc in ("00", "25"):
-        if original.state == "reversing":
-            await money.release_hold(tx, original.txn_id)
-        elif original.state == "reversal_pending":
-            await money.credit_back(tx, original.txn_id, original.bank_id)
-        await txns.unmark_paid(tx, original.txn_id)
+        await give_back(tx, original)
         # 00: the bank had it and reversed it (counts in both settlement totals); 25: it never had it
         await txns.set_state_if(tx, original.txn_id, ("reversing", "reversal_pending"),
                                 state="reversed" if rc == "00" else "void")
-        return
+        return True
     if original.state == "reversing":
         await money.debit_hold(tx, original.txn_id, original.bank_id)
     await txns.set_state_if(tx, original.txn_id, ("reversing", "reversal_pending"), state="approved",
                             flagged=f"reversal refused {rc}")
     await txns.flag(tx, original.txn_id, "reversal_refused",
                     f"bank {item.bank_id} answered 0410 {rc}: the payment stands")
+    return True
 
 
-async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> None:
+async def give_back(tx: Tx, original: txns.Txn) -> None:
+    if original.state == "reversing":  # never debited: the hold goes
+        await money.release_hold(tx, original.txn_id)
+    elif original.state == "reversal_pending":  # debited: credited back
+        await money.credit_back(tx, original.txn_id, original.bank_id)
+    await txns.unmark_paid(tx, original.txn_id)
+
+
+async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool:
     """0230 00 completes the prepaid purchase (debit, token kept for the status request); any other
     code releases the hold."""
     rc = answer.get(39, "")
+    if not await txns.finish_saf(tx, item.saf_id, rc):
+        return False
     original = await txns.get_txn(tx, item.txn_id)
-    await txns.finish_saf(tx, item.saf_id, rc)
     if original.state != "advising":
-        return
+        return True
     if rc == "00":  # the stored 68 stays what a retransmission gets; status requests read the token
         await money.debit_hold(tx, original.txn_id, original.bank_id)
         await txns.set_state_if(tx, original.txn_id, ("advising",), state="approved",
@@ -146,3 +196,4 @@ async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> None:
         await money.release_hold(tx, original.txn_id)
         await txns.set_state_if(tx, original.txn_id, ("advising",), state="declined", rc=rc,
                                 bank_response=answer.fields)
+    return True

@@ -222,9 +222,39 @@ async def claim_saf(tx: Tx, item: SafItem, next_at: str) -> bool:
     return count == 1
 
 
-async def finish_saf(tx: Tx, saf_id: int, rc: str) -> None:
-    await tx.execute("UPDATE saf SET state = 'done', result_rc = ?, updated_at = ? WHERE saf_id = ?",
-                     rc, now_iso(), saf_id)
+async def finish_saf(tx: Tx, saf_id: int, rc: str) -> bool:
+    """Marks an item answered; False when it was answered already (an answer to an earlier attempt,
+    another node), so an outcome is applied once however many answers come."""
+    count = await tx.execute("UPDATE saf SET state = 'done', result_rc = ?, updated_at = ?"
+                             " WHERE saf_id = ? AND state = 'pending'", rc, now_iso(), saf_id)
+    return count == 1
+
+
+async def unclaim_saf(tx: Tx, item: SafItem) -> None:
+    """An attempt that never left (no link): the next try is still the first, and is due at once."""
+    await tx.execute("UPDATE saf SET attempts = ?, next_at = ?, updated_at = ? WHERE saf_id = ?"
+                     " AND state = 'pending'", item.attempts, now_iso(), now_iso(), item.saf_id)
+
+
+async def make_due(tx: Tx, bank_id: str | None = None) -> int:
+    """Everything still queued (for one bank, or all) is due now: after a restart or when a link
+    comes back, the queue drains at once instead of waiting out the retry interval."""
+    if bank_id is None:
+        return await tx.execute("UPDATE saf SET next_at = ? WHERE state = 'pending'", now_iso())
+    return await tx.execute("UPDATE saf SET next_at = ? WHERE state = 'pending' AND bank_id = ?",
+                            now_iso(), bank_id)
+
+
+async def pending_saf_by_stan(tx: Tx, bank_id: str, stan: str) -> SafItem | None:
+    """The queued item whose messages carry STAN `stan` towards `bank_id` (a late answer's owner)."""
+    rows = await tx.fetchall("SELECT * FROM saf WHERE state = 'pending' AND bank_id = ?", bank_id)
+    items = [_saf(row) for row in rows]
+    return next((item for item in items if item.message.get(11) == stan), None)
+
+
+async def has_saf(tx: Tx, txn_id: int, kind: str) -> bool:
+    """Whether a reversal/advice was ever queued for the transaction (answered or not)."""
+    return await tx.fetchval("SELECT 1 FROM saf WHERE txn_id = ? AND kind = ?", txn_id, kind) is not None
 
 
 async def pending_saf(tx: Tx) -> list[SafItem]:
