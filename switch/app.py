@@ -28,6 +28,7 @@ from switch.settlement import cutover
 log = structlog.get_logger("switch")
 
 DRAIN_S = 25.0
+PARK_S = 5.0
 
 
 @dataclass
@@ -170,7 +171,9 @@ class SwitchApp:
         answer is parked as unanswered by recovery on the next start), signs off, closes."""
         log.info("switch_draining", in_flight=len(getattr(self.terminals, "_requests", ())))
         await self.terminals.stop_accepting()
-        left = await self.terminals.drain(DRAIN_S)
+        left = await self.terminals.drain(self._drain_s())
+        if left:
+            left = await self._park()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -184,6 +187,19 @@ class SwitchApp:
         await self.db.close()
         log.info("switch_stopped", unfinished=left)
         self._stopped.set()
+
+    def _drain_s(self) -> float:
+        """Long enough for a payment sent just before the stop to get its bank's answer."""
+        return min(DRAIN_S, max(bank.timeout_s for bank in self.config.banks) + 1.0)
+
+    async def _park(self) -> int:
+        """Requests still waiting on a bank at the end of the drain stop waiting: each payment takes
+        the unanswered path (reversal or advice queued, 68 stored and sent) rather than being cut
+        off; what still runs after PARK_S is cancelled and left to recovery on the next start."""
+        parked = sum(link.abandon() for link in self.svc.router.links)
+        left = await self.terminals.drain(PARK_S)
+        log.warning("switch_parked", waiting_on_banks=parked, unfinished=left)
+        return left
 
 
 async def serve(config: Config, metrics=None, stop_event: asyncio.Event | None = None) -> None:

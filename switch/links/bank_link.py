@@ -51,6 +51,7 @@ class BankChannel:
     writer: asyncio.StreamWriter
     header: str
     signed_on: bool = False
+    was_signed_on: bool = False
     last_received: float = field(default_factory=time.monotonic)
     waiting: set[str] = field(default_factory=set)  # STANs sent on this channel, not yet answered
 
@@ -125,6 +126,14 @@ class BankLink:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._mux.fail_all(LinkDown(self.id, sent=True))
 
+    def abandon(self) -> int:
+        """Stops waiting for every answer in flight (shutdown): each waiter gets LinkDown(sent=True),
+        so a payment is parked as unanswered (reversal or advice queued, 68) instead of being cut
+        off mid-flow. Returns how many were waiting."""
+        waiting = len(self._mux)
+        self._mux.fail_all(LinkDown(self.id, sent=True))
+        return waiting
+
     def drop(self) -> None:
         """Closes every connection now (operators and tests); connect mode reconnects."""
         for channel in list(self._channels):
@@ -148,14 +157,25 @@ class BankLink:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.cfg.reconnect_max_s)
                 continue
-            backoff = 1.0
-            await self._serve_channel(BankChannel(reader, writer, self.cfg.framing))
+            channel = BankChannel(reader, writer, self.cfg.framing)
+            await self._serve_channel(channel)
+            if channel.was_signed_on:  # a working link dropped: try again at once
+                backoff = 1.0
+                continue
+            # connected but never signed on (closed on us, or hung): no tight reconnect loop
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.cfg.reconnect_max_s)
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._stopping:
             writer.close()
             return
-        await self._serve_channel(BankChannel(reader, writer, self.cfg.framing))
+        try:
+            await self._serve_channel(BankChannel(reader, writer, self.cfg.framing))
+        except asyncio.CancelledError:
+            # stop() cancels the channel's tasks; asyncio's server would log this handler's
+            # cancellation as an error, but the link ending here is the intended outcome
+            writer.close()
 
     async def _serve_channel(self, channel: BankChannel) -> None:
         self._channels.append(channel)
@@ -248,7 +268,7 @@ class BankLink:
                 continue
             if reply.get(39) == "00":
                 was_up = self.is_up
-                channel.signed_on = True
+                channel.signed_on = channel.was_signed_on = True
                 self.last_echo_ok = time.time()
                 log.info("bank_signed_on", bank=self.id, peer=channel.peer)
                 if not was_up:
@@ -309,6 +329,8 @@ class BankLink:
         return await self._send_on(channel, msg, timeout or self.cfg.timeout_s)
 
     async def _send_on(self, channel: BankChannel, msg: Message, timeout: float) -> Message:
+        if channel.writer.is_closing():  # a write now would vanish silently: say it never left
+            raise LinkDown(self.id, sent=False)
         future = self._mux.expect(msg)
         stan = msg[11]
         try:
@@ -316,6 +338,9 @@ class BankLink:
         except OSError:
             self._mux.forget(msg)
             raise LinkDown(self.id, sent=False)
+        except BaseException:
+            self._mux.forget(msg)
+            raise
         channel.waiting.add(stan)
         try:
             return await asyncio.wait_for(future, timeout)
