@@ -17,6 +17,12 @@ def now_f7() -> str:
     return time.strftime("%m%d%H%M%S", time.gmtime())
 
 
+def original_data(request: Message) -> str:
+    """Field 90 naming a request this terminal sent: MTI, STAN, field 7, then zeros (a terminal has
+    no acquiring institution of its own)."""
+    return request.mti + request[11] + request[7] + "0" * 22
+
+
 class ContractTerminal:
     """A terminal: many requests in flight, responses matched by STAN, every MAC checked."""
 
@@ -27,6 +33,7 @@ class ContractTerminal:
         self._waiting: dict[str, list[asyncio.Future]] = {}  # a retransmission waits beside its original
         self.raw_responses: list[bytes] = []
         self.bad_macs: list[bytes] = []
+        self.requests: dict[str, Message] = {}  # by STAN: what was sent, for reversals and reprints
 
     async def connect(self) -> "ContractTerminal":
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -72,6 +79,7 @@ class ContractTerminal:
     async def send(self, mti: str, fields: dict[int, str], *, key: bytes | None = None,
                    timeout: float = 30.0) -> Message:
         msg = Message(mti, dict(fields))
+        self.requests[msg[11]] = msg
         return await self.send_raw(sign(msg, key or self.key, TI), msg[11], timeout)
 
     async def send_raw(self, raw: bytes, stan: str, timeout: float = 30.0) -> Message:
@@ -95,6 +103,18 @@ class ContractTerminal:
     async def balance(self) -> Message:
         return await self.send("0200", self.base("310000", 0))
 
+    async def reverse(self, answer: Message, **extra) -> Message:
+        """0400 for the payment whose answer (or request) this is, as sent by this terminal."""
+        original = self.requests[answer[11]]
+        fields = self.base("500000", int(original[4]), **{"48": original[48], "90": original_data(original)})
+        fields.update({int(k): v for k, v in extra.items()})
+        return await self.send("0400", fields)
+
+    async def status(self, answer: Message) -> Message:
+        """390000: the status / reprint of the payment whose answer (or request) this is."""
+        original = self.requests[answer[11]]
+        return await self.send("0200", self.base("390000", 0, **{"90": original_data(original)}))
+
 
 @dataclass
 class ScriptedBank:
@@ -105,6 +125,7 @@ class ScriptedBank:
     received: list[Message] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     delay_s: float = 0.0
+    mute: bool = False  # True: answers nothing at all, network management included (a hung host)
 
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> int:
         self.server = await asyncio.start_server(self._serve, host, port)
@@ -138,6 +159,8 @@ class ScriptedBank:
             asyncio.create_task(self._reply(writer, msg))
 
     async def _reply(self, writer: asyncio.StreamWriter, msg: Message) -> None:
+        if self.mute:
+            return
         if msg.mti == "0800":
             reply = Message("0810", {n: msg[n] for n in (7, 11, 70) if n in msg})
             reply[39] = "00"
