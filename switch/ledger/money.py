@@ -1,9 +1,10 @@
 """The only module that moves money: top-ups, holds, debits, releases, credits back, commissions.
 
 Every function takes the caller's Tx, so a flow composes it with its own txn updates in one unit.
-Amounts are int minor units. Every journal entry's postings sum to zero. Rows are touched in one
-order everywhere (holds, daily_usage, agent account, other accounts, entries) so that two nodes
-sharing PostgreSQL cannot deadlock each other on money.
+Amounts are int minor units. Every journal entry's postings sum to zero. Rows are locked in one
+order everywhere (holds, daily_usage, agent account, then bank/switch accounts) so that two nodes
+sharing PostgreSQL cannot deadlock each other on money; the shared bank/switch rows are updated
+last so their row lock is held for as short a time as possible.
 """
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]],
         return False
     values = ", ".join("(?, ?, ?)" for _ in postings)
     args = [value for account_id, amount in postings for value in (entry_id, account_id, amount)]
-    await tx.execute(f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values}", *args)
+    # ON CONFLICT never fires here (fresh ids); it spares PostgreSQL the DuplicateKey savepoint
+    await tx.execute(f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values}"
+                     " ON CONFLICT DO NOTHING", *args)
     return True
 
 
@@ -135,13 +138,13 @@ async def debit_hold(tx: Tx, txn_id: int, bank_id: str) -> bool:
         return False
     agent_id, amount = hold["agent_id"], hold["amount"]
     agent, bank = agent_account(agent_id), bank_account(bank_id)
-    await tx.execute("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
-                     amount, amount, agent)
     await ensure_account(tx, bank, "bank")
-    await _move(tx, bank, amount)  # last: the bank's row is the hot one across concurrent debits
     if not await _journal(tx, "debit", str(txn_id), [(agent, -amount), (bank, amount)],
                           agent_id=agent_id, txn_id=txn_id, business_date=hold["business_date"]):
         raise StorageError(f"ledger: txn {txn_id} was held but already has a debit entry")
+    await tx.execute("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
+                     amount, amount, agent)
+    await _move(tx, bank, amount)  # last: every debit to this bank updates this row (PostgreSQL locks it)
     return True
 
 
@@ -167,13 +170,13 @@ async def credit_back(tx: Tx, txn_id: int, bank_id: str, business_date: str | No
     agent_id, amount = hold["agent_id"], hold["amount"]
     agent, bank = agent_account(agent_id), bank_account(bank_id)
     await _uncount_usage(tx, agent_id, hold["business_date"], amount)
-    await _move(tx, agent, amount)
     await ensure_account(tx, bank, "bank")
-    await _move(tx, bank, -amount)
     if not await _journal(tx, "credit_back", str(txn_id), [(bank, -amount), (agent, amount)],
                           agent_id=agent_id, txn_id=txn_id,
                           business_date=business_date or hold["business_date"]):
         raise StorageError(f"ledger: txn {txn_id} was debited but already has a credit_back entry")
+    await _move(tx, agent, amount)
+    await _move(tx, bank, -amount)  # last: the bank's row is the hot one
     return True
 
 

@@ -201,12 +201,18 @@ async def test_rows_are_mappings_and_execute_counts_changed_rows(db):
     assert isinstance(new_id, int)
 
 
-async def test_a_unit_cannot_open_a_unit_inside_itself(db):
+async def test_a_unit_cannot_open_a_unit_or_a_read_inside_itself(db):
     async def nested(tx):
         return await db.unit(insert_counter("inner"))
 
+    async def nested_read(tx):
+        await tx.execute("INSERT INTO counters (name, value) VALUES ('outer', 1)")
+        return await counter_names(db)  # would not see 'outer'
+
     with pytest.raises(StorageError):
         await db.unit(nested)
+    with pytest.raises(StorageError):
+        await db.unit(nested_read)
     assert await counter_names(db) == []
 
 

@@ -13,7 +13,7 @@ Portable SQL rules (both backends run the same text):
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
 
 from .base import Database, Row, StorageError, Tx, open_database
 
@@ -25,7 +25,8 @@ class DuplicateKey(StorageError):
 
 def utc_now() -> str:
     """The schema's timestamp format: ISO-8601 UTC with milliseconds, e.g. 2026-01-31T16:00:00.123Z."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 __all__ = ["Database", "DuplicateKey", "Row", "StorageError", "Tx", "open_database", "utc_now"]

@@ -161,8 +161,8 @@ class PostgresDatabase(Database):
             raise StorageError(f"postgresql: {exc}") from exc
 
     async def _attempt(self, work: Callable[[PostgresTx], Awaitable[T]], *, readonly: bool) -> T:
-        if _inside_unit.get():
-            raise StorageError("a unit cannot open another unit (it could wait for itself)")
+        if _inside_unit.get():  # it would hold a second pooled connection and could wait for itself
+            raise StorageError("a unit cannot open another unit or read(): use the unit's tx")
         if self._pool is None:
             raise StorageError("postgresql: database is not open")
         token = _inside_unit.set(True)

@@ -188,6 +188,8 @@ class SqliteDatabase(Database):
 
     async def read(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
         """Runs on the read connection: sees every committed unit, never waits for a commit."""
+        if _inside_unit.get():  # it would not see the unit's own writes: use the unit's tx instead
+            raise StorageError("read() inside a unit: use the unit's tx")
         if self._reader is None:
             if self._memory and self._conn is not None:
                 return await self.unit(work)  # a private :memory: db has no second connection
