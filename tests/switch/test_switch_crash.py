@@ -1,0 +1,232 @@
+"""§8.5 no message is lost: the store-and-forward queue survives restarts, a payment the switch died
+holding is reversed after it comes back, and kill -9 at random moments during a burst of payments
+leaves books that agree with the terminals and the bank — on SQLite and on the real PostgreSQL."""
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from switch.ledger import accounts, money, txns
+from switch.ledger.storage import open_database
+from switch.ops.config import sample_config
+from tests.chaos.chaos_kill9 import run_iteration
+from tests.support.bank_answers import good_bank
+from tests.support.harness import AGENT, TERMINAL, bank, wait_until
+from tests.support.peers import KEY, ContractTerminal, ScriptedBank
+
+ROOT = Path(__file__).resolve().parents[2]
+CUSTOMER = "532110000123"
+AMOUNT = 100_000_00
+SMALL = 15_000_00  # less than a token: once the tokens have taken their share, only this fits
+DEPOSIT = 10_000_000_00
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+needs_postgres = [pytest.mark.postgres,
+                  pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 5432")]
+
+
+class Desk:
+    """Silent on payments; reversals and advices answered only once the test opens the desk."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def __call__(self, msg):
+        if msg.mti == "0200" and msg[3] == "500000":
+            return None
+        if msg.mti in ("0400", "0401", "0220", "0221"):
+            return good_bank(msg) if self.open else None
+        return good_bank(msg)
+
+
+def sent(peer: ScriptedBank, *mtis: str) -> list:
+    return [m for m in peer.received if m.mti in mtis]
+
+
+async def state_of(db, rrn: str) -> str:
+    return (await db.read(lambda tx: txns.find_txn_by_rrn(tx, rrn))).state
+
+
+# ---- the queue across a restart (in process) ---------------------------------------------------
+
+async def test_queued_reversals_and_advices_survive_a_restart_and_resume_at_once(start_switch):
+    desk = Desk()
+    peer = ScriptedBank(desk)
+    port = await peer.listen()
+    banks = [bank("BANKA", port, timeout_s=1, reversal_retry_s=30)]  # a repeat would wait 30 s
+    running = await start_switch(banks)
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
+    terminal = await running.terminal().connect()
+    await terminal.sign_on()
+    postpaid = await terminal.pay("PLNPST", CUSTOMER, AMOUNT)
+    prepaid = await terminal.pay("PLNPRA", "14234567890", 20_000_00)
+    assert postpaid[39] == prepaid[39] == "68"
+    assert await wait_until(lambda: sent(peer, "0400") and sent(peer, "0220"))
+    await running.app.stop()
+
+    desk.open = True
+    before = len(peer.received)
+    running = await start_switch(banks)
+    assert await wait_until(lambda: sent(peer, "0401") and sent(peer, "0221"), timeout=10)
+    assert all(m.mti != "0400" and m.mti != "0220" for m in peer.received[before:])
+    assert sent(peer, "0401")[0][11] == sent(peer, "0400")[0][11]
+    assert await wait_until(lambda: _settled(running.db, postpaid[37], prepaid[37]))
+    assert await running.balances() == (DEPOSIT - 20_000_00, DEPOSIT - 20_000_00)
+    assert await running.books() == []
+
+
+async def _settled(db, postpaid_rrn: str, prepaid_rrn: str) -> bool:
+    return (await state_of(db, postpaid_rrn), await state_of(db, prepaid_rrn)) == ("reversed", "approved")
+
+
+# ---- the switch as a real process, killed ------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def serve(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+async def signed_on(port: int, timeout: float = 15.0) -> ContractTerminal:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            terminal = await ContractTerminal("127.0.0.1", port, TERMINAL, AGENT, KEY).connect()
+            if (await terminal.sign_on())[39] == "00":
+                return terminal
+        except (OSError, ConnectionError, asyncio.TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.1)
+
+
+async def test_a_payment_in_flight_when_the_switch_is_killed_is_reversed_after_restart(tmp_path):
+    desk = Desk()
+    peer = ScriptedBank(desk)
+    bank_port, terminal_port = await peer.listen(), free_port()
+    database = f"sqlite:///{tmp_path}/switch.db"
+    config = tmp_path / "switch.toml"
+    config.write_text(sample_config(
+        database=database, terminal_listen=f"127.0.0.1:{terminal_port}", metrics_listen=f"127.0.0.1:{free_port()}",
+        switch={"settlement_dir": str(tmp_path)},
+        banks=[bank("BANKA", bank_port, timeout_s=30, reversal_retry_s=0.5)]))
+    db = open_database(database)
+    await db.open()
+
+    async def provision(tx):
+        await accounts.add_agent(tx, AGENT, "WARUNG", None)
+        await accounts.add_terminal(tx, TERMINAL, AGENT, KEY.hex())
+        await money.topup(tx, AGENT, DEPOSIT, "t1")
+    await db.unit(provision)
+
+    switch = await serve(config)
+    try:
+        terminal = await signed_on(terminal_port)
+        paying = asyncio.create_task(terminal.pay("PLNPST", CUSTOMER, AMOUNT))
+        assert await wait_until(lambda: sent(peer, "0200"))  # the bank has it, the switch waits 30 s
+        switch.kill()
+        await switch.wait()
+        with pytest.raises(ConnectionError):
+            await paying
+        desk.open = True
+        switch = await serve(config)
+        request = [m for m in terminal.requests.values() if m.mti == "0200"][0]
+        terminal = await signed_on(terminal_port)
+        original = sent(peer, "0200")[-1]
+        assert await wait_until(lambda: sent(peer, "0400"))
+        assert sent(peer, "0400")[0][90][4:20] == original[11] + original[7]
+        again = await terminal.send("0200", request.fields)  # the terminal's retransmission
+        assert again[39] == "68" and again[37] == original[37]  # the outcome the switch stored
+        assert await wait_until(lambda: _state_is(db, original[37], "reversed"))
+        assert await db.read(lambda tx: money.balances(tx, AGENT)) == (DEPOSIT, DEPOSIT)
+        assert await db.read(money.check_books) == []
+    finally:
+        switch.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(switch.wait(), 30)
+        await db.close()
+        await peer.close()
+
+
+async def _state_is(db, rrn: str, state: str) -> bool:
+    return await state_of(db, rrn) == state
+
+
+async def test_kill_9_at_random_moments_during_a_burst_loses_nothing_and_keeps_the_books(tmp_path):
+    seed = secrets.randbelow(10**9)
+    for n in range(2):
+        result = await run_iteration(seed + n, kills=2, workdir=tmp_path)
+        assert result["problems"] == [], f"seed {result['seed']}: {result['problems'][:10]}"
+        assert result["codes"].get("00") and result["kills"] == 2
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=needs_postgres)])
+async def test_kill_9_during_a_burst_on_postgresql_loses_nothing(tmp_path, backend):
+    result = await run_iteration(secrets.randbelow(10**9), kills=2, postgres_url=PG_SERVER, workdir=tmp_path)
+    assert result["problems"] == [], f"seed {result['seed']}: {result['problems'][:10]}"
+    assert result["codes"].get("00")
+
+
+# ---- the approval path and its concurrency on the real PostgreSQL ------------------------------
+
+@pytest.fixture
+async def postgres_database():
+    name = f"ppob_switch_{secrets.token_hex(5)}"
+    admin = await asyncpg.connect(PG_SERVER)
+    await admin.execute(f"CREATE DATABASE {name}")
+    await admin.close()
+    yield PG_SERVER.rsplit("/", 1)[0] + "/" + name
+    admin = await asyncpg.connect(PG_SERVER)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 5432")
+async def test_on_postgresql_concurrent_payments_never_overdraw_and_a_timeout_is_reversed(
+        postgres_database, start_switch):  # in this order: the switch stops before its database goes
+    def bank_answer(msg):
+        if msg.mti == "0200" and msg[3] == "500000" and msg[48].startswith("PLNPST"):
+            return None  # the one postpaid payment goes unanswered
+        return good_bank(msg)
+    peer = ScriptedBank(bank_answer)
+    port = await peer.listen()
+    running = await start_switch([bank("BANKA", port, timeout_s=1)], database=postgres_database,
+                                 deposit=50 * 20_000_00 + SMALL)
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPRA"))
+    terminal = await running.terminal().connect()
+    await terminal.sign_on()
+
+    answers = await asyncio.gather(*(terminal.pay("PLNPRA", f"1423456{i:04d}", 20_000_00) for i in range(100)))
+    codes = [a[39] for a in answers]
+    assert codes.count("00") == 50 and codes.count("51") == 50
+    unanswered = await terminal.pay("PLNPST", CUSTOMER, SMALL)  # exactly what is left
+    assert unanswered[39] == "68"
+    assert await wait_until(lambda: _state_is(running.db, unanswered[37], "reversed"))
+    assert await running.balances() == (SMALL, SMALL)
+    assert await running.books() == []
+    assert sent(peer, "0400")[0][37] == unanswered[37]
