@@ -201,35 +201,40 @@ def write_rcn(directory: str | Path, bank_id: str, business_date: str, lines: It
 
 # ---- reading --------------------------------------------------------------------------------------
 
-def parse_line(text: str, where: str = "") -> RcnLine:
+def parse_line(text: str) -> RcnLine:
     parts = text.split("|")
     if len(parts) != RCN_FIELDS:
-        raise SettlementFileError(f"{where}: {len(parts)} fields, expected {RCN_FIELDS}")
+        raise SettlementFileError(f"{len(parts)} fields, expected {RCN_FIELDS}")
     rrn, stan, terminal, agent, product, customer, periods, amount, admin_fee, ref, status, at, updated = parts
     if status != PAID and status != REVERSED:
-        raise SettlementFileError(f"{where}: STATUS {status!r} is not PAID or REVERSED")
+        raise SettlementFileError(f"STATUS {status!r} is not PAID or REVERSED")
     try:
         return RcnLine(rrn, stan, terminal, agent, product, customer, periods, int(amount), int(admin_fee), ref,
                        status, at, updated)
     except ValueError:
-        raise SettlementFileError(f"{where}: AMOUNT/ADMIN_FEE must be whole minor units") from None
+        raise SettlementFileError("AMOUNT/ADMIN_FEE must be whole minor units") from None
 
 
 def read_rcn(path: str | Path) -> Iterator[RcnLine]:
-    """The lines of an RCN file, streamed; SettlementFileError (one line) for what cannot be read."""
+    """The lines of an RCN file, streamed; SettlementFileError (one line naming file and line) for
+    what cannot be read."""
     try:
         file = open(path, "r", encoding="utf-8", newline=None)
     except OSError as exc:
         raise SettlementFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    number = 1
     with file:
         try:
             header = file.readline().rstrip("\n")
             if header.lstrip("\ufeff") != RCN_HEADER:
                 raise SettlementFileError(f"{path}:1: not a settlement file (header {header[:40]!r})")
             for number, text in enumerate(file, start=2):
-                text = text.rstrip("\n")
-                if text:
-                    yield parse_line(text, f"{path}:{number}")
+                if text != "\n":
+                    yield parse_line(text[:-1] if text[-1:] == "\n" else text)
+        except SettlementFileError as exc:
+            if str(exc).startswith(f"{path}:"):
+                raise
+            raise SettlementFileError(f"{path}:{number}: {exc}") from None
         except UnicodeDecodeError as exc:
             raise SettlementFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
 

@@ -130,8 +130,9 @@ class _Counting:
 # ---- the command --------------------------------------------------------------------------------
 
 async def switch_side(db: Any, bank_id: str, business_date: str, directory: Path) -> Path:
-    """The switch's own RCN for the bank and date, written into `directory`."""
-    day = await build_day(db, bank_id, business_date, directory, {})
+    """The switch's own RCN for the bank and date (what a comparison needs of it), written into
+    `directory`."""
+    day = await build_day(db, bank_id, business_date, directory, {}, lean=True)
     return Path(day.files[0])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date as Date
@@ -144,37 +145,43 @@ _KEYS_SQL = ("SELECT txn_id, rrn FROM txns WHERE kind = 'payment' AND bank_id = 
              " AND state = ? AND txn_id > ? ORDER BY txn_id LIMIT ?")
 # the bank's answer (its 0210, or the 0230 of an advice) holds field 48; else what the terminal got
 _ROWS_SQL = ("SELECT txn_id, rrn, bank_stan, terminal_id, agent_id, product, customer, amount, state,"
-             " COALESCE(bank_response, response), created_at, updated_at FROM txns WHERE txn_id IN ({marks})")
+             " {answer}, created_at, updated_at FROM txns WHERE txn_id IN ({marks})")
+ANSWER = "COALESCE(bank_response, response)"
 KEY_PAGE = 20_000
 
 
-async def credit_keys(db: Database, bank_id: str, business_date: str) -> list[tuple[str, int]]:
-    """(RRN, txn id) of every payment the bank approved that date, sorted by RRN. Read per state in
-    txn id order, which walks the (bank, date, state) index without sorting; short reads."""
+async def credit_keys(db: Database, bank_id: str, business_date: str) -> array:
+    """The txn ids of every payment the bank approved that date, in RRN order. Read per state in
+    txn id order, which walks the (bank, date, state) index without sorting; short reads. Kept as
+    an array, which the garbage collector never walks (a list of a million tuples it would, again
+    and again, while the day's lines are built)."""
     keys: list[tuple[str, int]] = []
     for state in CREDIT_STATES:
         after = 0
         while True:
             rows = await db.read(lambda tx: tx.fetchall(_KEYS_SQL, bank_id, business_date, state, after,
                                                         KEY_PAGE))
-            keys.extend((row["rrn"] or "", int(row["txn_id"])) for row in rows)
+            keys.extend((row[1] or "", int(row[0])) for row in rows)
             if len(rows) < KEY_PAGE:
                 break
-            after = rows[-1]["txn_id"]
+            after = rows[-1][0]
     keys.sort()
-    return keys
+    return array("q", [txn_id for _, txn_id in keys])
 
 
 async def day_payments(db: Database, bank_id: str, business_date: str, page: int = PAGE,
-                       on_total: Callable[[int], None] | None = None) -> AsyncIterator[list[Payment]]:
+                       on_total: Callable[[int], None] | None = None,
+                       lean: bool = False) -> AsyncIterator[list[Payment]]:
     """The payments the bank approved on that business date, sorted by RRN, a page at a time (each
-    page is a short read by primary key: the switch keeps serving while a big day is settled)."""
+    page is a short read by primary key: the switch keeps serving while a big day is settled).
+    `lean` leaves out what only field 48 gives (periods, admin fee, biller reference, bills): a
+    comparison by RRN, amount and status does not need it, and it is most of the cost."""
     keys = await credit_keys(db, bank_id, business_date)
     if on_total is not None:
         on_total(len(keys))
     for start in range(0, len(keys), page):
-        ids = [txn_id for _, txn_id in keys[start:start + page]]
-        sql = _ROWS_SQL.format(marks=",".join("?" * len(ids)))
+        ids = keys[start:start + page].tolist()
+        sql = _ROWS_SQL.format(answer="NULL" if lean else ANSWER, marks=",".join("?" * len(ids)))
         rows = await db.read(lambda tx: tx.fetchall(sql, *ids))
         by_id = {int(row[0]): row for row in rows}
         # a row may have moved on since its key was read (e.g. its reversal answered 25: void)
@@ -222,12 +229,14 @@ def add_commissions(day: Day, payments: Iterable[Payment], shares: dict[str, int
 
 
 async def build_day(db: Database, bank_id: str, business_date: str, directory: str | Path,
-                    shares: dict[str, int], progress: "ProgressBar | None" = None, page: int = PAGE) -> Day:
-    """Writes the bank's RCN/CTL for the date and returns the 0500 totals and the commissions due."""
+                    shares: dict[str, int], progress: "ProgressBar | None" = None, page: int = PAGE,
+                    lean: bool = False) -> Day:
+    """Writes the bank's RCN/CTL for the date and returns the 0500 totals and the commissions due
+    (`lean`: lines without the field-48 details, for a comparison only)."""
     with RcnWriter(directory, bank_id, business_date) as writer:
         day = Day(bank_id, business_date, writer.control)
         grow = progress.grow if progress is not None else None
-        async for payments in day_payments(db, bank_id, business_date, page, grow):
+        async for payments in day_payments(db, bank_id, business_date, page, grow, lean):
             writer.write(p.line for p in payments)
             add_commissions(day, payments, shares)
             if progress is not None:
