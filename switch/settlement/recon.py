@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from switch.ledger.calendar import date_state
+
 from .files import Control, RcnLine, SettlementFileError, ctl_beside, read_ctl, read_rcn
 from .settle import build_day, rupiah_text, wide_console
 
@@ -172,6 +174,8 @@ async def recon_command(db: Any, config: Any, args: Any) -> int:
     if stated is not None:
         problems = control_problems(stated, counted, bank_id, business_date)
     print_recon(result, bank_id, business_date, bank_file, problems, stated is not None)
+    if await db.read(lambda tx: date_state(tx, business_date)) != "closed":
+        print(f"note: business date {business_date} is not closed: the switch's side may still change")
     if getattr(args, "csv", None):
         try:
             write_differences_csv(result.differences, args.csv)

@@ -11,6 +11,7 @@ import pytest
 from switch.ledger import money, txns
 from switch.ledger.storage.sqlite import SqliteDatabase
 from switch.ops.admin import AdminError, submit
+from switch.settlement.files import read_ctl, read_rcn
 from switch.settlement.recon import recon_command
 from switch.settlement.settle import print_settlement
 from tests.support.harness import AGENT, bank, wait_until
@@ -93,6 +94,10 @@ async def test_a_settled_day_agrees_with_the_bank_and_settling_again_changes_not
     args = Namespace(bank="BANKA", date=business_date, file=str(bank_file), csv=None)
     assert await recon_command(cli_db, running.app.config, args) == 0
     assert "everything matches" in capsys.readouterr().out
+    # like with like: the switch's file says what the bank's says, field for field (times aside)
+    ours, theirs = list(read_rcn(outcome["files"][0])), list(read_rcn(bank_file))
+    assert [line[:11] for line in ours] == [line[:11] for line in theirs]
+    assert read_ctl(outcome["files"][1]).totals() == read_ctl(bank_file.with_suffix(".CTL")).totals()
 
     files = [Path(f).read_bytes() for f in outcome["files"]]
     again = await submit(cli_db, "settle", {"date": business_date, "bank": "BANKA"}, timeout_s=60)

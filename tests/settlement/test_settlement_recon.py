@@ -89,6 +89,7 @@ async def test_a_bank_file_that_agrees_with_the_switch_exits_0(db, day, tmp_path
     code = await recon_command(db, config_for(tmp_path, {"BANKA": 1}), args_for(bank_file(tmp_path, day)))
     out = capsys.readouterr().out
     assert code == 0 and "everything matches" in out and "(4 payments)" in out
+    assert f"business date {DAY} is not closed" in out  # nobody closed it in this test
 
 
 async def test_every_difference_is_shown_and_written_as_csv_and_exits_1(db, day, tmp_path, capsys):
