@@ -152,10 +152,17 @@ class SwitchApp:
 
     def _watch_links(self, links: list[BankLink]) -> None:
         for link in links:
-            link.on_late.append(lambda lnk, msg: log.warning(
-                "late_bank_answer_ignored", bank=lnk.id, mti=msg.mti, stan=msg.get(11), rc=msg.get(39)))
+            link.on_late.append(self._late_answer)
             if self.metrics is not None:
                 link.on_state.append(lambda lnk, up: self.metrics.set_bank_link_up(lnk.id, up))
+
+    @staticmethod
+    def _late_answer(link: BankLink, msg) -> None:
+        """A late 0210 changes nothing: the payment it answers already has its outcome (a 68 and a
+        reversal or advice on the way). Late 0410/0230 are applied by store-and-forward."""
+        if msg.mti not in ("0410", "0230"):
+            log.warning("late_bank_answer_ignored", bank=link.id, mti=msg.mti, stan=msg.get(11),
+                        rc=msg.get(39), rrn=msg.get(37))
 
     def _frame_rejected(self, reason: str) -> None:
         if self.metrics is not None:

@@ -5,8 +5,13 @@
 * `sent` — the hold is on disk and the bank may have the payment: it is treated as unanswered
   (a reversal, or for prepaid an advice, is queued; a retransmission gets 68).
 * the store-and-forward queue — whatever waits in it is made due now, so it resumes at once
-  instead of after the retry interval of an attempt the crash interrupted."""
+  instead of after the retry interval of an attempt the crash interrupted.
+
+While running, `sweep_stranded` does the same for a payment whose flow died without recording its
+outcome (e.g. the database refused the final unit): it would otherwise keep its hold until a restart."""
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
 
 import structlog
 
@@ -65,3 +70,23 @@ async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
                                    response=stored_answer(txn, "68")):
             await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
     await svc.db.unit(work)
+
+
+async def sweep_stranded(svc: Services, older_than_s: float) -> int:
+    """Payments of this node still 'sent' long after any bank timeout, and no longer worked on by a
+    flow here, are treated as unanswered (reversal or advice queued, 68 stored)."""
+    cutoff = (datetime.now(timezone.utc) - timedelta(seconds=older_than_s)).isoformat(timespec="milliseconds")
+    rows = await svc.db.read(lambda tx: tx.fetchall(
+        "SELECT txn_id FROM txns WHERE node_id = ? AND state = 'sent' AND updated_at < ?",
+        svc.node_id, cutoff.replace("+00:00", "Z")))
+    swept = 0
+    for row in rows:
+        if svc.inflight.event(row["txn_id"]) is not None:
+            continue  # its flow is still running (waiting on a slow bank)
+        txn = await svc.db.read(lambda tx: txns.get_txn(tx, row["txn_id"]))
+        if txn.state == "sent" and txn.kind == "payment" and txn.bank_request:
+            await queue_unanswered(svc, txn)
+            swept += 1
+            log.warning("stranded_payment_swept", txn=txn.txn_id, rrn=txn.rrn, bank=txn.bank_id)
+            svc.saf_wake(txn.bank_id)
+    return swept

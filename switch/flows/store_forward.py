@@ -17,6 +17,7 @@ from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission
 from switch.wire import Message
 
 from .context import Services
+from .recovery import sweep_stranded
 
 log = structlog.get_logger("store_forward")
 
@@ -24,6 +25,8 @@ FIRST_MTI = {"reversal": "0400", "advice": "0220"}
 REPEAT_MTI = {"reversal": "0401", "advice": "0221"}
 ANSWER_MTI = {"0410": "reversal", "0230": "advice"}
 POLL_S = 1.0
+SWEEP_S = 2.0
+STRANDED_MARGIN_S = 3.0
 
 
 def iso_in(seconds: float) -> str:
@@ -45,6 +48,18 @@ class StoreAndForward:
             link.on_up.append(self._link_up)
             link.on_late.append(self._late_answer)
             self._spawn(self._worker(link))
+        self._spawn(self._sweeper())
+
+    async def _sweeper(self) -> None:
+        """Payments stranded in 'sent' by a failed flow join the queue without waiting for a restart."""
+        banks = self.svc.config.banks
+        older_than = max(bank.timeout_s for bank in banks) + STRANDED_MARGIN_S if banks else 60.0
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            try:
+                await sweep_stranded(self.svc, older_than)
+            except Exception:
+                log.exception("saf_sweep_failed")
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -114,8 +129,13 @@ class StoreAndForward:
         except BankTimeout:
             log.warning("saf_unanswered", bank=link.id, saf=item.saf_id, kind=item.kind, mti=message.mti,
                         stan=message[11], retry_in_s=retry)
+            self._wake_when_due(link.id, retry - min(link.cfg.timeout_s, retry))
             return
         await self.settle(item, answer)
+
+    def _wake_when_due(self, bank_id: str, seconds: float) -> None:
+        """The repeat goes out when due, not at the next poll (retry intervals may be short)."""
+        asyncio.get_running_loop().call_later(max(0.0, seconds) + 0.01, self.wake, bank_id)
 
     def _late_answer(self, link: BankLink, msg: Message) -> None:
         """A 0410/0230 that came after its attempt stopped waiting is still the bank's answer."""

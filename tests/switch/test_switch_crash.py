@@ -230,3 +230,32 @@ async def test_on_postgresql_concurrent_payments_never_overdraw_and_a_timeout_is
     assert await running.balances() == (SMALL, SMALL)
     assert await running.books() == []
     assert sent(peer, "0400")[0][37] == unanswered[37]
+
+
+# ---- a flow that died without recording its outcome --------------------------------------------
+
+async def test_a_payment_stranded_in_sent_by_a_failed_flow_is_reversed_without_a_restart(start_switch):
+    peer = ScriptedBank(good_bank)
+    running = await start_switch([bank("BANKA", await peer.listen(), timeout_s=1)])
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
+    business_date = running.app.svc.calendar.current
+    request = {3: "500000", 4: f"{AMOUNT:012d}", 7: "1125101010", 11: "000777", 12: "171010", 13: "1125",
+               18: "6021", 41: TERMINAL, 42: AGENT, 48: "PLNPST" + CUSTOMER.ljust(13), 49: "360"}
+
+    async def as_a_dead_flow_leaves_it(tx) -> str:  # hold placed and the 0200 sent, then nothing
+        txn_id = await txns.insert_txn(
+            tx, kind="payment", terminal_id=TERMINAL, agent_id=AGENT, mti="0200", stan="000777",
+            f7=request[7], proc_code="500000", product="PLNPST", customer=CUSTOMER, amount=AMOUNT,
+            request_hash="-", request=request, business_date=business_date, node_id=running.app.node_id)
+        rrn = f"{txn_id:012d}"
+        await money.place_hold(tx, txn_id, AGENT, AMOUNT, business_date, None)
+        to_bank = {**request, 7: "1125101011", 11: "000901", 32: "90001", 37: rrn}
+        await txns.update_txn(tx, txn_id, rrn=rrn, state="sent", bank_id="BANKA", bank_stan="000901",
+                              bank_request=to_bank)
+        return rrn
+    rrn = await running.db.unit(as_a_dead_flow_leaves_it)
+    assert await running.balances() == (DEPOSIT, DEPOSIT - AMOUNT)
+    assert await wait_until(lambda: _state_is(running.db, rrn, "reversed"), timeout=20)
+    assert sent(peer, "0400")[0][90][4:20] == "000901" + "1125101011"
+    assert await running.balances() == (DEPOSIT, DEPOSIT)
+    assert await running.books() == []
