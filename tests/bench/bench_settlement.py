@@ -94,6 +94,21 @@ async def generate(db: SqliteDatabase, rows: int) -> None:
                                         " VALUES (?, 'closed', '2026-11-24T00:00:00.000Z')", DAY))
 
 
+class LoopWatch:
+    """The longest the event loop went without a turn: what a terminal's request could wait while
+    a settlement runs inside the switch."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.005)
+            self.worst = max(self.worst, loop.time() - before - 0.005)
+
+
 @contextmanager
 def timed(label: str, figures: list[tuple[str, float, str]], note: str = ""):
     start = time.perf_counter()
@@ -129,9 +144,13 @@ async def run(rows: int, folder: Path) -> None:
                 "SELECT state, COUNT(*) AS n, CAST(SUM(amount) AS BIGINT) AS total FROM txns WHERE kind = 'payment'"
                 " AND bank_id = ? AND business_date = ? GROUP BY state", BANK, DAY))
         credits = sum(row["n"] for row in totals if row["state"] in ("approved", "reversed"))
+        watch = LoopWatch()
+        watcher = asyncio.create_task(watch.run())
         with progress_bar("settlement pass", force=True) as bar:
             with timed("settlement pass: totals + RCN/CTL + commissions", figures, f"{credits:,} lines"):
                 day = await build_day(db, BANK, DAY, folder / "switch", SHARES, bar)
+        watcher.cancel()
+        print(f"longest event-loop stall during the settlement pass: {watch.worst * 1000:.0f} ms")
         switch_file = Path(day.files[0])
         c = day.control
         print(f"0500: 74={c.paid_count} 86={c.paid_amount} 76={c.reversed_count} 88={c.reversed_amount}"
