@@ -11,6 +11,7 @@ Streaming and plain string work throughout: a million lines are written or read 
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator, NamedTuple
@@ -135,20 +136,26 @@ def format_line(line: RcnLine) -> str:
 
 class RcnWriter:
     """Writes an RCN file (and its CTL) atomically: a reader never sees half a file, and a re-run
-    that writes the same lines leaves byte-identical files. Lines must come sorted by RRN."""
+    that writes the same lines leaves byte-identical files. Lines must come sorted by RRN.
+
+    `with RcnWriter(...) as w: w.write(lines)`, or open() / write() ... / finish() (which an async
+    caller runs in a thread: it ends with an fsync) / abort()."""
 
     def __init__(self, directory: str | Path, bank_id: str, business_date: str) -> None:
         self.path = rcn_path(directory, bank_id, business_date)
         self.ctl = ctl_path(directory, bank_id, business_date)
         self.control = Control(bank_id, business_date)
-        self._tmp = self.path.with_name(self.path.name + ".part")
+        self._tmp: Path | None = None
         self._file: IO[str] | None = None
         self._buffer: list[str] = []
         self._last_rrn = ""
 
-    def __enter__(self) -> "RcnWriter":
+    def open(self) -> "RcnWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self._tmp, "w", encoding="utf-8", newline="\n")
+        # a name of its own: two runs for the same bank and date (two nodes) never share a file
+        handle, name = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".part", dir=self.path.parent)
+        self._tmp = Path(name)
+        self._file = open(handle, "w", encoding="utf-8", newline="\n")
         self._file.write(RCN_HEADER + "\n")
         return self
 
@@ -168,28 +175,44 @@ class RcnWriter:
             self._file.write("\n".join(self._buffer) + "\n")
             self._buffer.clear()
 
-    def __exit__(self, kind, value, traceback) -> None:
+    def finish(self) -> None:
+        """Everything on disk, then renamed into place (the CTL last: it vouches for the RCN)."""
         try:
-            if kind is None:
-                self._flush()
-                self._file.flush()
-                os.fsync(self._file.fileno())
-        finally:
-            self._file.close()
-        if kind is not None:
-            self._tmp.unlink(missing_ok=True)
-            return
+            self._flush()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except BaseException:
+            self.abort()
+            raise
+        self._file.close()
+        os.chmod(self._tmp, 0o644)  # mkstemp makes it private; settlement files are for operators
         os.replace(self._tmp, self.path)
         write_text_atomic(self.ctl, self.control.text())
 
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "RcnWriter":
+        return self.open()
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.finish()
+        else:
+            self.abort()
+
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as file:
+    handle, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    with open(handle, "w", encoding="utf-8", newline="\n") as file:
         file.write(text)
         file.flush()
         os.fsync(file.fileno())
-    os.replace(tmp, path)
+    os.chmod(name, 0o644)
+    os.replace(name, path)
 
 
 def write_rcn(directory: str | Path, bank_id: str, business_date: str, lines: Iterable[RcnLine]) -> Control:

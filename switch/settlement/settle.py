@@ -236,14 +236,19 @@ async def build_day(db: Database, bank_id: str, business_date: str, directory: s
                     lean: bool = False) -> Day:
     """Writes the bank's RCN/CTL for the date and returns the 0500 totals and the commissions due
     (`lean`: lines without the field-48 details, for a comparison only)."""
-    with RcnWriter(directory, bank_id, business_date) as writer:
-        day = Day(bank_id, business_date, writer.control)
+    writer = RcnWriter(directory, bank_id, business_date).open()
+    day = Day(bank_id, business_date, writer.control)
+    try:
         grow = progress.grow if progress is not None else None
         async for payments in day_payments(db, bank_id, business_date, page, grow, lean):
             writer.write(p.line for p in payments)
             add_commissions(day, payments, shares)
             if progress is not None:
                 progress.advance(len(payments))
+    except BaseException:
+        writer.abort()
+        raise
+    await asyncio.to_thread(writer.finish)  # the fsync of a big file need not stall the switch
     day.files = [str(writer.path), str(writer.ctl)]
     return day
 
