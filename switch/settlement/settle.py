@@ -530,6 +530,11 @@ def print_settlement(result: dict) -> int:
         if commissions["posted_now"]:
             console.print(f"{r['bank']}: commissions posted {rupiah_text(commissions['posted_now'])}"
                           f" to {commissions['agents']} agent(s)")
+        if commissions["over_paid"]:
+            over = sum(commissions["over_paid"].values())
+            console.print(f"{r['bank']}: {len(commissions['over_paid'])} agent(s) were paid {rupiah_text(over)}"
+                          " more commission than is due now (payments reversed after settlement):"
+                          " adjust by hand")
     unsettled = [f"{r['bank']} {r['state']}" for r in result["banks"] if r["state"] != SETTLED]
     if unsettled:
         print(f"ppob-switch: settlement {result['date']} not agreed by every bank: {', '.join(unsettled)}",

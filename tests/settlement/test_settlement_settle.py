@@ -185,6 +185,22 @@ async def test_a_payment_that_comes_to_stand_after_settlement_earns_its_commissi
     assert await agent_balance(db, AGENT) == 3000_00
 
 
+async def test_a_payment_reversed_after_its_commission_was_paid_is_reported_not_posted_again(
+        db, bed_factory, capsys):
+    ledger = Ledger(db)
+    await add_agents(db, AGENT)
+    rrn = await ledger.payment(amount=1_00, product="PLNNTL")
+    await close_day(db)
+    bed = await bed_factory(db)
+    await settle_command(bed.svc, {"date": DAY, "bank": None})
+    await ledger.set_state(rrn, "reversed")   # a terminal's reversal came after the settlement
+    result = await settle_command(bed.svc, {"date": DAY, "bank": None})
+    assert result["banks"][0]["commissions"]["over_paid"] == {AGENT: 2000_00}
+    assert await agent_balance(db, AGENT) == 2000_00
+    print_settlement(result)
+    assert "more commission than is due now" in capsys.readouterr().out
+
+
 async def test_unfinished_payments_are_reported_so_the_operator_settles_again_later(db, bed_factory, capsys):
     ledger = Ledger(db)
     await ledger.payment(amount=1_00)
