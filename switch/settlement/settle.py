@@ -322,12 +322,20 @@ async def post_agent_commission(tx: Tx, business_date: str, bank_id: str, agent_
     return missing
 
 
+async def paid_agents(db: Database, business_date: str, bank_id: str) -> set[str]:
+    prefix = commission_ref(business_date, bank_id, "")
+    rows = await db.read(lambda tx: tx.fetchall(
+        "SELECT agent_id, ref FROM entries WHERE business_date = ? AND kind = 'commission'", business_date))
+    return {row["agent_id"] for row in rows if row["ref"].startswith(prefix)}
+
+
 COMMISSION_BATCH = 100  # agents per unit: one commit serves many
 
 
 async def post_commissions(db: Database, day: Day) -> dict[str, Any]:
-    """Posts each agent's commission for the day and bank, at most once in total."""
-    agents = sorted(day.commissions)
+    """Posts each agent's commission for the day and bank, at most once in total (agents paid on an
+    earlier run are looked at too: what they got may now be more than is due)."""
+    agents = sorted(set(day.commissions) | await paid_agents(db, day.business_date, day.bank_id))
     posted, over, unknown = 0, {}, []
 
     async def batch(tx: Tx, chunk: list[str]) -> list[tuple[str, int | None]]:
@@ -336,7 +344,7 @@ async def post_commissions(db: Database, day: Day) -> dict[str, Any]:
             if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
                 done.append((agent_id, None))
                 continue
-            due = day.commissions[agent_id]
+            due = day.commissions.get(agent_id, 0)
             done.append((agent_id, await post_agent_commission(tx, day.business_date, day.bank_id, agent_id, due)))
         return done
 
@@ -353,7 +361,7 @@ async def post_commissions(db: Database, day: Day) -> dict[str, Any]:
         log.error("commission_for_unknown_agents", agents=unknown[:20], date=day.business_date)
     if over:
         log.warning("commission_over_paid", bank=day.bank_id, date=day.business_date, agents=over)
-    return {"due": sum(day.commissions.values()), "posted_now": posted, "agents": len(agents),
+    return {"due": sum(day.commissions.values()), "posted_now": posted, "agents": len(day.commissions),
             "over_paid": over}
 
 
