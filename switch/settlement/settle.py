@@ -27,6 +27,7 @@ from switch.ledger import money
 from switch.ledger.calendar import date_state
 from switch.ledger.storage import Database, Tx
 from switch.ledger.txns import now_iso
+from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
 from switch.ops.admin import AdminError
 from switch.wire import CodecError, Message
 from switch.wire.field48 import (NONTAGLIS, NONTAGLIS_LEN, POSTPAID, POSTPAID_BILL_LEN, POSTPAID_HEAD_LEN,
@@ -276,7 +277,6 @@ def outcome_of(rc: str | None) -> str:
 
 async def send_totals(svc: Any, bank_id: str, control: Control) -> str | None:
     """Sends the 0500; the 0510's field 39, or None when it could not be sent or was not answered."""
-    from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
     link = svc.router.bank(bank_id)
     if link is None or not link.is_up:
         return None

@@ -80,6 +80,16 @@ async def test_totals_the_bank_disputes_are_recorded_as_disputed_and_settle_exit
     assert "BANKA disputed" in capsys.readouterr().err
 
 
+async def test_any_other_0510_code_is_recorded_as_refused(db, bed_factory):
+    await Ledger(db).payment(amount=10_00)
+    await close_day(db)
+    bed = await bed_factory(db)
+    bed.answers["BANKA"].rc = "30"
+    result = await settle_command(bed.svc, {"date": DAY, "bank": None})
+    assert (result["banks"][0]["rc"], result["banks"][0]["state"]) == ("30", "refused")
+    assert (await settled_row(db))["state"] == "refused" and print_settlement(result) == 1
+
+
 async def test_a_bank_that_does_not_answer_leaves_the_date_unsent_and_settle_can_run_again(db, bed_factory):
     await Ledger(db).payment(amount=10_00)
     await close_day(db)
