@@ -18,14 +18,14 @@ from .field48 import (NONTAGLIS, POSTPAID, PREPAID, PRODUCTS, NontaglisInfo, Pos
                       PrepaidInfo, PrepaidSale, ProductRequest, build_request, build_response, parse_request,
                       parse_response)
 from .framing import FrameReader, frame, write_frame
-from .mac import compute_mac, mac_field, sign, verify
+from .mac import compute_mac, mac_field, sign, verify, verify_decoded
 from .message import RESPONSE_MTI, Message
 from .spec import HI, TI, Spec, load_spec
 
 __all__ = [
     "Message", "RESPONSE_MTI", "WireError", "CodecError", "UnknownProduct", "FramingError", "FrameTooLarge",
     "BadHeader", "IdleTimeout", "StallTimeout", "ConnectionClosed", "decode", "encode", "n", "an",
-    "TI", "HI", "Spec", "load_spec", "compute_mac", "mac_field", "sign", "verify", "FrameReader",
+    "TI", "HI", "Spec", "load_spec", "compute_mac", "mac_field", "sign", "verify", "verify_decoded", "FrameReader",
     "frame", "write_frame", "POSTPAID", "PREPAID", "NONTAGLIS", "PRODUCTS", "ProductRequest", "PostpaidBill",
     "PostpaidInfo", "PrepaidSale", "PrepaidInfo", "NontaglisInfo", "parse_request", "build_request",
     "parse_response", "build_response",
