@@ -37,6 +37,7 @@ from tests.support.peers import KEY, ContractTerminal, echo_response, now_f7
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = {"AGT000000000001": 50_000_000_00, "AGT000000000002": 15_000_000_00}  # the second runs dry
+REVERSE_SHARE = 0.1  # approved payments the terminal then reverses with its own 0400
 OPEN_STATES = ("received", "sent", "reversing", "advising", "reversal_pending")
 
 
@@ -153,6 +154,7 @@ class ChaosTerminal:
     rng: random.Random
     answers: dict[str, Message] = field(default_factory=dict)    # STAN -> the answer heard
     requests: dict[str, dict] = field(default_factory=dict)      # STAN -> fields sent
+    reversed: dict[str, Message] = field(default_factory=dict)   # RRN -> the 0410 to the terminal's 0400
     retransmissions: int = 0
     _stan: int = 0
     _conn: ContractTerminal | None = None
@@ -189,21 +191,34 @@ class ChaosTerminal:
                 await asyncio.sleep(0.1)
             return self._conn
 
-    async def deliver(self, fields: dict[int, str], deadline: float) -> None:
-        """Sends a payment and, after each lost connection, the very same message again."""
+    async def deliver(self, fields: dict[int, str], deadline: float, mti: str = "0200") -> Message:
+        """Sends a request and, after each lost connection, the very same message again."""
         stan = fields[11]
         self.requests[stan] = fields
         while stan not in self.answers:
             conn = await self.connection(deadline)
             try:
-                self.answers[stan] = await conn.send("0200", dict(fields), timeout=15)
+                self.answers[stan] = await conn.send(mti, dict(fields), timeout=15)
             except (ConnectionError, OSError, asyncio.TimeoutError):
                 self.retransmissions += 1
                 await asyncio.sleep(0.05)
+        return self.answers[stan]
 
     async def worker(self, sending: asyncio.Event, deadline: float) -> None:
         while sending.is_set():
-            await self.deliver(self.new_payment(), deadline)
+            payment = self.new_payment()
+            answer = await self.deliver(payment, deadline)
+            if answer.get(39) == "51":  # a real agent stops to top up: keep the burst about payments
+                await asyncio.sleep(0.2)
+            if answer.get(39) == "00" and payment[48][:6] != "PLNPRA" and self.rng.random() < REVERSE_SHARE:
+                reversal = await self.deliver(self.reversal_of(payment), deadline, mti="0400")
+                self.reversed[answer[37]] = reversal
+
+    def reversal_of(self, payment: dict[int, str]) -> dict[int, str]:
+        """The terminal changes its mind: a 0400 naming the payment in field 90."""
+        fields = self.new_payment()
+        fields.update({4: payment[4], 48: payment[48], 90: "0200" + payment[11] + payment[7] + "0" * 22})
+        return fields
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -360,19 +375,30 @@ def debited_once(row: dict | None) -> bool:
     return row is not None and row["hold"] == "debited" and row["debits"] == 1 and row["credits"] == 0
 
 
+def credited_back_once(row: dict | None) -> bool:
+    return row is not None and row["hold"] == "credited_back" and row["debits"] == 1 and row["credits"] == 1
+
+
 def terminal_approvals_debited_once(terminals, by_rrn: dict, bank: ChaosBank) -> list[str]:
+    """Approvals the terminal kept are debited once and stand at the bank; those it reversed (0410
+    00 heard) are credited back once and reversed at the bank."""
     sales = {sale.rrn: sale for sale in bank.book.values()}
     problems = []
     for terminal in terminals:
         for stan, answer in terminal.answers.items():
-            if answer.get(39) != "00":
+            if answer.mti != "0210" or answer.get(39) != "00":
                 continue
             rrn = answer.get(37)
-            if not debited_once(by_rrn.get(rrn)):
-                problems.append(f"{terminal.terminal_id} STAN {stan}: approved (RRN {rrn}) but {by_rrn.get(rrn)}")
-            if rrn not in sales or sales[rrn].state != "approved":
-                problems.append(f"{terminal.terminal_id} STAN {stan}: approved but the bank has "
+            kept = rrn not in terminal.reversed
+            if not (debited_once if kept else credited_back_once)(by_rrn.get(rrn)):
+                problems.append(f"{terminal.terminal_id} STAN {stan}: approved (RRN {rrn}),"
+                                f" {'kept' if kept else 'reversed'}, but {by_rrn.get(rrn)}")
+            expected = "approved" if kept else "reversed"
+            if rrn not in sales or sales[rrn].state != expected:
+                problems.append(f"{terminal.terminal_id} STAN {stan}: {expected} but the bank has "
                                 f"{sales[rrn].state if rrn in sales else 'nothing'}")
+        problems += [f"{terminal.terminal_id}: 0400 for RRN {rrn} answered {r.get(39)}"
+                     for rrn, r in terminal.reversed.items() if r.get(39) != "00"]
     return problems
 
 
@@ -406,8 +432,9 @@ async def deposits_match(db: Database) -> list[str]:
 
 
 def summary(bank: ChaosBank, terminals: list[ChaosTerminal], kills: int, problems: list[str]) -> dict:
-    codes = Counter(a.get(39) for t in terminals for a in t.answers.values())
-    return {"payments": sum(len(t.requests) for t in terminals), "codes": dict(sorted(codes.items())),
+    codes = Counter(a.get(39) for t in terminals for a in t.answers.values() if a.mti == "0210")
+    return {"payments": sum(1 for t in terminals for f in t.requests.values() if 90 not in f), "codes": dict(sorted(codes.items())),
+            "terminal_reversals": sum(len(t.reversed) for t in terminals),
             "retransmissions": sum(t.retransmissions for t in terminals), "kills": kills,
             "bank": {state: sum(1 for s in bank.book.values() if s.state == state)
                      for state in ("approved", "declined", "reversed")},
@@ -476,7 +503,8 @@ async def main(argv: list[str] | None = None) -> int:
                       retransmissions=result["retransmissions"], reversals=result["reversals_received"],
                       advices=result["advices_received"])
         print(f"iteration {n + 1}/{args.iterations} seed {result['seed']}: {result['payments']} payments,"
-              f" codes {result['codes']}, bank {result['bank']}, {result['kills']} kills,"
+              f" codes {result['codes']}, {result['terminal_reversals']} reversed by terminals,"
+              f" bank {result['bank']}, {result['kills']} kills,"
               f" {'OK' if not result['problems'] else 'PROBLEMS'}", flush=True)
         for problem in result["problems"][:20]:
             print("   ", problem)
