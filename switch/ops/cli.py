@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import contextlib
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, AsyncIterator
@@ -173,6 +174,7 @@ def run_serve(config: Config) -> int:
 
 async def _serve(config: Config) -> int:
     from switch.app import SwitchApp
+    from switch.ledger.storage import StorageError
     from switch.ops.metrics import Metrics
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -181,12 +183,26 @@ async def _serve(config: Config) -> int:
     app = SwitchApp(config, metrics=Metrics())
     try:
         await app.start()
-    except OSError as exc:
+    except (OSError, StorageError) as exc:   # a port in use, a database that will not open
+        await _abandon(app)
         print(f"ppob-switch: cannot start: {exc}", file=sys.stderr)
         return 1
     await stop.wait()
     await app.stop()
     return 0
+
+
+async def _abandon(app: Any) -> None:
+    """Undo a start that failed half-way. Its links and database writer must be stopped here: left to
+    asyncio.run's final cancellation, a writer caught inside a unit never ends and serve hangs."""
+    try:
+        await app.stop()
+        return
+    except Exception:  # stop() expects a whole app; what started can still be closed
+        pass
+    if app.db is not None:
+        with contextlib.suppress(Exception):
+            await app.db.close()
 
 
 # ---- admin commands ------------------------------------------------------------------------------
@@ -285,7 +301,8 @@ async def handed_over(args: argparse.Namespace, db: Any) -> int:
     from switch.ops.admin import AdminError, submit
     payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
     try:
-        result = await submit(db, args.command, payload)
+        # a million-payment day settles in well under a minute; leave room on a loaded machine
+        result = await submit(db, args.command, payload, timeout_s=600.0)
     except AdminError as exc:
         raise CommandFailed(str(exc))
     if args.command == "cutover":

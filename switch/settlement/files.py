@@ -45,9 +45,10 @@ class RcnLine(NamedTuple):
 
 
 def net_field(credits_amount: int, debits_amount: int) -> str:
-    """Field 97 / NET: `C` + 16 digits when the switch owes the bank (>= 0), `D` otherwise."""
+    """Field 97 / NET: `C` + 16 digits when the switch owes the bank, `D` otherwise (so a zero net
+    is `D`, as the contract words it and the bank simulator writes it)."""
     net = credits_amount - debits_amount
-    return f"{'C' if net >= 0 else 'D'}{abs(net):016d}"
+    return f"{'C' if net > 0 else 'D'}{abs(net):016d}"
 
 
 def parse_net(text: str) -> int:

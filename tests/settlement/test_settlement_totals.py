@@ -60,7 +60,7 @@ async def test_a_reversal_answered_after_cutover_belongs_to_its_originals_date(l
 
 async def test_net_is_c_when_the_switch_owes_the_bank_and_d_otherwise():
     assert net_field(500, 200) == "C0000000000000300"
-    assert net_field(200, 200) == "C0000000000000000"
+    assert net_field(200, 200) == "D0000000000000000"
     assert net_field(200, 500) == "D0000000000000300"
 
 
@@ -105,7 +105,7 @@ async def test_the_settlement_file_has_one_line_per_approved_payment_sorted_by_r
 
 async def test_a_day_without_payments_gives_zero_totals_and_a_file_with_only_its_header(db, tmp_path):
     day = await day_of(db, tmp_path)
-    assert day.control.totals() == (0, 0, 0, 0) and day.control.net == "C" + "0" * 16
+    assert day.control.totals() == (0, 0, 0, 0) and day.control.net == "D" + "0" * 16
     assert open(day.files[0]).read() == RCN_HEADER + "\n"
 
 
