@@ -4,8 +4,9 @@
   terminal's retransmission is processed afresh.
 * `sent` — the hold is on disk and the bank may have the payment: it is treated as unanswered
   (a reversal, or for prepaid an advice, is queued; a retransmission gets 68).
-* the store-and-forward queue — whatever waits in it is made due now, so it resumes at once
-  instead of after the retry interval of an attempt the crash interrupted.
+* the store-and-forward queue needs nothing here: it is in the database, and each bank's queue is
+  made due at once when its link comes up (store_forward), so it resumes without waiting out the
+  retry interval of an attempt the crash interrupted.
 
 While running, `sweep_stranded` does the same for a payment whose flow died without recording its
 outcome (e.g. the database refused the final unit): it would otherwise keep its hold until a restart."""
@@ -48,7 +49,6 @@ async def recover(svc: Services) -> dict[str, int]:
         elif txn.kind == "payment" and txn.bank_request:
             await queue_unanswered(svc, txn)
             counts["queued"] += 1
-    counts["resumed"] = await svc.db.unit(txns.make_due)
     if any(counts.values()):
         log.warning("recovered", **counts)
     return counts

@@ -137,6 +137,26 @@ async def test_a_late_0210_after_the_timeout_changes_nothing_and_is_logged(start
     assert (await terminal.status(answer))[39] == "05"
 
 
+async def test_a_0410_that_comes_after_its_attempt_stopped_waiting_still_settles_the_reversal(start_switch):
+    def late_on_the_first_reversal_only(msg):
+        if msg.mti == "0200" and msg[3] == "500000":
+            return None
+        if msg.mti == "0401":
+            return None
+        return good_bank(msg)  # the 0400 is answered 00, but late (delay_s below)
+    peer = ScriptedBank(late_on_the_first_reversal_only)
+    port = await peer.listen()
+    running = await start_switch([bank("BANKA", port, timeout_s=1, reversal_retry_s=5)])
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
+    terminal = await running.terminal().connect()
+    await terminal.sign_on()
+    peer.delay_s = 1.5  # after the attempt's 1 s wait, before the repeat 5 s on
+    answer = await terminal.pay("PLNPST", CUSTOMER, AMOUNT)
+    assert answer[39] == "68"
+    assert await state_becomes(running, answer[37], "reversed")
+    assert await running.balances() == (DEPOSIT, DEPOSIT)
+
+
 async def test_a_bank_link_dropping_after_the_payment_left_is_treated_as_unanswered(start_switch):
     desk = ReversalDesk()
     running, peer, terminal = await up_with(start_switch, desk)
