@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import sys
-import contextlib
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, AsyncIterator

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from switch.ops.config import sample_config
-from tests.e2e.conftest import run
+from tests.e2e.conftest import free_port, run
 
 
 class Operator:
@@ -93,3 +94,26 @@ def test_a_bad_argument_is_exit_2_with_one_line_naming_it(operator, command, nam
 def test_cutover_without_a_running_switch_fails_with_exit_1_and_one_line(operator):
     done = operator("cutover")
     assert done.returncode == 1 and "no running switch" in one_line(done) and done.stdout == ""
+
+
+def test_serve_on_a_terminal_port_already_in_use_exits_1_with_one_line_instead_of_hanging(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        operator = Operator(tmp_path, terminal_listen=f"127.0.0.1:{port}", metrics_listen=f"127.0.0.1:{free_port()}")
+        done = run("ppob-switch", "serve", "--config", str(operator.config), cwd=tmp_path, timeout=30)
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if line.startswith("ppob-switch:")] == [
+        f"ppob-switch: cannot start: [Errno 98] error while attempting to bind on address ('127.0.0.1', {port}): "
+        "address already in use"]
+
+
+def test_serve_with_a_database_that_cannot_be_opened_exits_1_with_one_line(tmp_path):
+    operator = Operator(tmp_path, terminal_listen=f"127.0.0.1:{free_port()}",
+                        metrics_listen=f"127.0.0.1:{free_port()}")
+    operator.config.write_text(operator.config.read_text().replace("sqlite:///switch.db", "sqlite:///no/such/dir.db"))
+    done = run("ppob-switch", "serve", "--config", str(operator.config), cwd=tmp_path, timeout=30)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert one_line(done).startswith("ppob-switch: cannot start: sqlite: cannot open no/such/dir.db")
