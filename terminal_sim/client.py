@@ -386,8 +386,7 @@ class TerminalClient:
                         self.terminal_id, key[1], msg.get(39))
         if waiter is not None and not waiter.future.done():
             waiter.future.set_result(_Outcome(msg, "", None) if trusted else
-                                     _Outcome(None, RC_BAD_MAC,
-                                              f"response MAC does not verify; it says rc {msg.get(39)}"))
+                                     _Outcome(None, RC_BAD_MAC, _untrusted(msg)))
         elif trusted:   # a late answer to a request that timed out: settle its journal entry
             log.info("terminal %s: late response for STAN %s (rc %s)", self.terminal_id, key[1], msg.get(39))
             self.journal.record_response(self.terminal_id, key[1], msg.get(7), dict(msg.fields),
@@ -414,6 +413,13 @@ def _mac_ok(raw: bytes, msg: Message, key: bytes) -> bool:
         return verify(raw, key)
     except CodecError:
         return False
+
+
+def _untrusted(msg: Message) -> str:
+    said = f"response MAC does not verify; it says rc {msg.get(39)}"
+    if msg.get(39) == "63":   # the switch could not verify ours either: the two keys differ
+        said += " (MAC error): is the key this terminal's registered key?"
+    return said
 
 
 def _f48(product: str, customer: str) -> str:

@@ -137,6 +137,8 @@ class Shell:
         answer = (await self.ask(f"{question} (Y/N): ")).upper()
         if answer not in ("Y", "N"):
             self.write(f"Jawaban '{answer}' tidak dikenal: transaksi dibatalkan.")
+        elif answer == "N":   # say so: the menu coming back alone looks like a lost transaction
+            self.write("Transaksi dibatalkan.")
         return answer == "Y"
 
     def ok(self, result: Result) -> bool:

@@ -91,13 +91,27 @@ def test_pay_for_an_unknown_customer_prints_one_line_with_rc_14_and_exits_1(loke
     assert refused.stderr.strip().splitlines() == ["ppob-terminal: rc 14 IDPEL tidak dikenal / unknown customer"]
 
 
-def test_the_shell_driven_on_stdin_shows_the_bill_pays_on_y_prints_the_struk_and_exits_0_on_0(loket):
-    done = loket.terminal("shell", stdin=f"1\n{loket.customers['postpaid_1']}\nY\n0\n")
+def test_the_shell_driven_on_stdin_pays_on_y_cancels_on_n_and_exits_0_on_0(loket):
+    before = loket.ledger()
+    typed = f"1\n{loket.customers['postpaid_1']}\nY\n3\n{loket.customers['nontaglis_upgrade']}\nN\n0\n"
+    done = loket.terminal("shell", stdin=typed)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     bill, struk = out.index("INFORMASI TAGIHAN LISTRIK"), out.index("STRUK PEMBAYARAN TAGIHAN LISTRIK")
-    assert bill < struk < out.index("Sampai jumpa.")
-    assert loket.customers["postpaid_1"] in out[struk:]
+    not_paid = out.index("INFORMASI NON TAGIHAN LISTRIK")
+    assert bill < struk < not_paid < out.index("Transaksi dibatalkan.") < out.index("Sampai jumpa.")
+    assert loket.customers["postpaid_1"] in out[struk:not_paid]
+    assert "STRUK NON TAGIHAN LISTRIK" not in out
+    assert loket.ledger() == before - rupiah_on(out[struk:not_paid], "TOTAL BAYAR")
+
+
+def test_a_terminal_with_the_wrong_key_is_told_the_switch_could_not_verify_its_mac(loket):
+    wrong = run("ppob-terminal", "--switch", f"127.0.0.1:{loket.terminal_port}", "--terminal-id", TERMINAL,
+                "--agent-id", AGENT, "--key", "0" * 32, "--journal", str(loket.folder / "wrong.journal"), "balance",
+                cwd=loket.folder)
+    assert wrong.returncode == 1 and wrong.stdout == ""
+    line, = wrong.stderr.strip().splitlines()
+    assert "rc 63" in line and "key" in line
 
 
 def test_load_of_50_inquiries_prints_throughput_and_latency_percentiles(loket):
