@@ -173,3 +173,41 @@ async def test_a_reversed_postpaid_payment_is_acknowledged_00_and_the_deposit_is
     quote = await shop.terminal.inquiry("PLNPST", customer)   # the bank holds the bills unpaid again
     assert quote.approved and [b.period for b in quote.info.bills] == [b.period for b in paid.info.bills]
     assert await shop.running.books() == []
+
+
+async def test_a_token_whose_answer_is_lost_is_completed_by_advice_and_reaches_the_terminal_by_status(shop: Shop):
+    before = await shop.deposit()
+    quote = await shop.terminal.inquiry("PLNPRA", shop.customers["prepaid"])
+    shop.bank.faults.never_answer = True    # the bank sells the token; its answer never comes
+    lost = await shop.terminal.pay("PLNPRA", shop.customers["prepaid"], 20_000, inquiry=quote)
+    assert lost.rc == "68" and (await shop.terminal.status(lost.stan)).rc == "68"
+    assert await shop.deposit() == (before[0], before[1] - 20_000 - quote.info.admin_fee)   # held
+    shop.bank.faults.never_answer = False
+
+    async def settled() -> bool:
+        return (await shop.terminal.status(lost.stan)).rc != "68"
+    assert await wait_until(settled, timeout=15)
+    status = await shop.terminal.status(lost.stan)
+    assert status.rc == "00" and len(status.info.sale.token) == 20
+    assert await shop.deposit() == (before[0] - 20_000 - quote.info.admin_fee,) * 2
+    printed = await run_shell(shop.terminal, "5", lost.stan, "0")
+    assert token_line(printed.splitlines()) == token_groups(status.info.sale.token)
+
+
+async def test_a_bill_payment_whose_answer_is_lost_is_reversed_at_the_bank_and_the_hold_released(shop: Shop):
+    before = await shop.deposit()
+    customer = shop.customers["postpaid"]
+    quote = await shop.terminal.inquiry("PLNPST", customer)
+    shop.bank.faults.never_answer = True    # the bank pays the bills; its answer never comes
+    lost = await shop.terminal.pay("PLNPST", customer, inquiry=quote)
+    assert lost.rc == "68"
+    shop.bank.faults.never_answer = False
+
+    async def released() -> bool:
+        return await shop.deposit() == before
+    assert await wait_until(released, timeout=15)
+    assert (await shop.terminal.status(lost.stan)).rc == "05"
+    again = await shop.terminal.inquiry("PLNPST", customer)   # the bank took the payment back
+    assert again.approved and again.amount_minor == quote.amount_minor
+    assert (await shop.terminal.pay("PLNPST", customer, inquiry=again)).approved
+    assert await shop.running.books() == []
