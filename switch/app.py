@@ -23,6 +23,7 @@ from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalServer
 from switch.ops import admin
 from switch.ops.config import Config
+from switch.wire.field48 import PRODUCTS
 from switch.settlement import cutover
 
 log = structlog.get_logger("switch")
@@ -146,7 +147,8 @@ class SwitchApp:
             if link.last_echo_ok:
                 self.metrics.bank_echo_answered(link.id, link.last_echo_ok)
         held = await self.db.read(lambda tx: tx.fetchone(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS total FROM holds WHERE state = 'held'"))
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
+            " WHERE state = 'held'"))
         self.metrics.set_holds(held["n"], held["total"])
         self.metrics.set_business_date(self.svc.calendar.current)
 
@@ -155,6 +157,7 @@ class SwitchApp:
             link.on_late.append(self._late_answer)
             if self.metrics is not None:
                 link.on_state.append(lambda lnk, up: self.metrics.set_bank_link_up(lnk.id, up))
+                link.on_exchange.append(self._observe_bank)
 
     @staticmethod
     def _late_answer(link: BankLink, msg) -> None:
@@ -163,6 +166,13 @@ class SwitchApp:
         if msg.mti not in ("0410", "0230"):
             log.warning("late_bank_answer_ignored", bank=link.id, mti=msg.mti, stan=msg.get(11),
                         rc=msg.get(39), rrn=msg.get(37))
+
+    def _observe_bank(self, link: BankLink, request, answer, seconds: float) -> None:
+        """One bank-side exchange; an unanswered one is counted under rc "none"."""
+        product = request.get(48, "")[:6] if request.mti != "0800" else ""
+        self.metrics.observe_request("bank", request.mti, request.get(3) or request.get(70) or "",
+                                     product if product in PRODUCTS else "", link.id,
+                                     answer.get(39, "") if answer is not None else "none", seconds)
 
     def _frame_rejected(self, reason: str) -> None:
         if self.metrics is not None:

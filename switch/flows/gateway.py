@@ -3,12 +3,13 @@ checks the MAC and the sign-on, picks the flow, runs its participants and signs 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 import structlog
 
 from switch.ledger import accounts
 from switch.links.terminal_server import TerminalSession
-from switch.wire import TI, CodecError, Message, decode, encode, sign, verify
+from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
 from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
@@ -39,6 +40,11 @@ class TerminalGateway:
         self.svc = svc
 
     async def handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
+        metrics = self.svc.metrics
+        with metrics.in_flight("terminal") if metrics is not None else nullcontext():
+            return await self._handle(session, raw)
+
+    async def _handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
         started = time.monotonic()
         try:
             request = decode(raw, TI)
@@ -59,7 +65,7 @@ class TerminalGateway:
         if malformed is not None:
             log.warning("terminal_message_malformed", terminal=terminal.terminal_id, error=str(malformed))
             ctx.decline("30")
-        elif not verify(raw, terminal.key):
+        elif not verify_decoded(request, raw, terminal.key):
             self._count_mac_failure()
             ctx.decline("63")
         else:
@@ -78,6 +84,9 @@ class TerminalGateway:
         blocked = ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked
         if ctx.session.terminal_id != ctx.terminal.terminal_id or not ctx.session.signed_on or blocked:
             ctx.decline("58")
+            return
+        if self.svc.calendar.paused():
+            ctx.decline("90")  # the operator asked for a quiet moment after the cutover
             return
         if 3 not in req:
             ctx.decline("30", 3)

@@ -5,6 +5,7 @@ database, so several nodes sharing one database agree on it within a refresh int
 """
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, time as dtime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,15 @@ class BusinessCalendar:
         hour, minute = cutover.split(":")
         self.cutover_time = dtime(int(hour), int(minute))
         self.current: str = ""
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Financial requests get 90 for `seconds` (switch.cutover_pause_s after a cutover)."""
+        if seconds > 0:
+            self._paused_until = time.monotonic() + seconds
+
+    def paused(self) -> bool:
+        return time.monotonic() < self._paused_until
 
     def local_now(self) -> datetime:
         return datetime.now(self.zone)

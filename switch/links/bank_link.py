@@ -86,6 +86,8 @@ class BankLink:
         self.on_up: list[Callable[["BankLink"], None]] = []
         self.on_state: list[Callable[["BankLink", bool], None]] = []
         self.on_late: list[Callable[["BankLink", Message], None]] = []
+        # every request the switch sent and how it ended: (link, request, answer or None, seconds)
+        self.on_exchange: list[Callable[["BankLink", Message, Message | None, float], None]] = []
         self.last_echo_ok: float = 0.0
         self.listen_port: int | None = None
 
@@ -342,13 +344,20 @@ class BankLink:
             self._mux.forget(msg)
             raise
         channel.waiting.add(stan)
+        started, answer = time.monotonic(), None
         try:
-            return await asyncio.wait_for(future, timeout)
+            answer = await asyncio.wait_for(future, timeout)
+            return answer
         except asyncio.TimeoutError:
             raise BankTimeout(f"bank {self.id}: no answer to {msg.mti} STAN {stan} in {timeout:g} s")
         finally:
             channel.waiting.discard(stan)
             self._mux.forget(msg)
+            self._exchanged(msg, answer, time.monotonic() - started)
+
+    def _exchanged(self, request: Message, answer: Message | None, seconds: float) -> None:
+        for callback in self.on_exchange:
+            callback(self, request, answer, seconds)
 
     # ---- TLS ---------------------------------------------------------------------------------
     def _client_tls(self) -> ssl.SSLContext | None:

@@ -28,6 +28,7 @@ async def close_and_announce(svc, closing: str) -> tuple[str | None, dict[str, d
     if opened is None:
         return None, {}
     await svc.calendar.refresh()
+    svc.calendar.pause(svc.config.switch.cutover_pause_s)
     if getattr(svc, "metrics", None) is not None:
         svc.metrics.set_business_date(svc.calendar.current)
     banks = await announce(svc, closing)

@@ -82,3 +82,44 @@ async def test_readiness_follows_the_bank_links_and_health_stays_ok(start_switch
     status, reason = await get(port, "/readyz")
     assert status == 503 and "PLNPST" in reason
     assert (await get(port, "/healthz"))[0] == 200
+
+
+async def test_bank_side_exchanges_are_counted_with_their_bank_and_product(start_switch):
+    running, peer, terminal = await running_with_bank(start_switch)
+    _, before = await get(running.ports.metrics, "/metrics")
+    for i in range(4):
+        await terminal.inquiry("PLNPST", f"53211000{i:04d}")
+    _, after = await get(running.ports.metrics, "/metrics")
+    labels = dict(interface="bank", mti="0200", proc="380000", product="PLNPST", bank="BANKA", rc="00")
+    assert sample(after, "ppob_requests_total", **labels) - sample(before, "ppob_requests_total", **labels) == 4
+    assert sample(after, "ppob_request_seconds_count", interface="bank", bank="BANKA", proc="380000") >= 4
+
+
+async def test_a_configured_pause_after_cutover_answers_90_and_echo_still_works(start_switch):
+    from switch.settlement.cutover import forced_cutover
+    peer = ScriptedBank(good_bank)
+    port = await peer.listen()
+    running = await start_switch([bank("BANKA", port)], switch={"cutover_pause_s": 30})
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
+    terminal = await running.terminal().connect()
+    await terminal.sign_on()
+    assert (await terminal.balance())[39] == "00"
+    closed = await forced_cutover(running.app.svc)
+    assert closed["opened"] > closed["closed"]
+    assert (await terminal.inquiry("PLNPST", CUSTOMER))[39] == "90"
+    assert (await terminal.balance())[39] == "90"
+    echo = await terminal.send("0800", {7: "1125083000", 11: terminal.next_stan(), 41: "T0000001", 70: "301"})
+    assert echo[39] == "00"
+
+
+async def test_without_a_pause_traffic_flows_through_a_cutover_into_the_next_business_date(start_switch):
+    from switch.settlement.cutover import forced_cutover
+    running, peer, terminal = await running_with_bank(start_switch)
+    before = await terminal.inquiry("PLNPST", CUSTOMER)
+    during = asyncio.gather(*(terminal.inquiry("PLNPST", f"53211000{i:04d}") for i in range(20)))
+    closed = await forced_cutover(running.app.svc)
+    answers = await during
+    after = await terminal.inquiry("PLNPST", CUSTOMER)
+    assert all(a[39] == "00" for a in answers) and after[39] == "00"
+    assert before[15] == closed["closed"][5:7] + closed["closed"][8:10]
+    assert after[15] == closed["opened"][5:7] + closed["opened"][8:10]
