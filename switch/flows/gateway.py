@@ -57,6 +57,8 @@ class TerminalGateway:
         if response_mti(request.mti) is None:
             log.info("terminal_response_ignored", peer=session.peer, mti=request.mti)
             return None
+        log.info("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
+                 proc=request.get(3), network=request.get(70), stan=request.get(11))
         terminal = await self._terminal(request.get(41))
         if terminal is None:
             return self._unsigned(session, request, "58", started)
@@ -169,7 +171,7 @@ class TerminalGateway:
     def _observe(self, ctx: TxnContext, response: Message, started: float) -> None:
         elapsed = time.monotonic() - started
         req = ctx.request
-        log.info("terminal_exchange", terminal=ctx.terminal_id, mti=req.mti, proc=req.get(3),
+        log.info("terminal_out", terminal=ctx.terminal_id, mti=req.mti, proc=req.get(3),
                  network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
                  customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, rc=response.get(39),
                  latency_ms=round(elapsed * 1000, 1), **{k: v for k, v in ctx.log.items() if k != "inquiry"})

@@ -123,3 +123,28 @@ async def test_without_a_pause_traffic_flows_through_a_cutover_into_the_next_bus
     assert all(a[39] == "00" for a in answers) and after[39] == "00"
     assert before[15] == closed["closed"][5:7] + closed["closed"][8:10]
     assert after[15] == closed["opened"][5:7] + closed["opened"][8:10]
+
+
+async def test_every_message_in_and_out_is_logged_with_its_rrn_and_no_key_or_mac(start_switch):
+    import io
+    import json as _json
+
+    import structlog
+
+    from switch.ops.logging import configure_logging
+    buffer = io.StringIO()
+    configure_logging(json=True, level="info", stream=buffer)
+    try:
+        running, peer, terminal = await running_with_bank(start_switch)
+        answer = await terminal.inquiry("PLNPST", CUSTOMER)
+    finally:
+        structlog.reset_defaults()
+    events = [_json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+    rrn = answer[37]
+    names = [e["event"] for e in events if e.get("rrn") == rrn or e.get("stan") == answer[11]]
+    assert {"terminal_in", "bank_out", "bank_in", "terminal_out"} <= set(names)
+    out = next(e for e in events if e["event"] == "terminal_out" and e.get("rrn") == rrn)
+    assert out["rc"] == "00" and out["bank"] == "BANKA" and "latency_ms" in out
+    assert out["customer"] != CUSTOMER and out["customer"].startswith("5321")  # masked
+    text = "\n".join(_json.dumps(e) for e in events)
+    assert "000102030405060708090A0B0C0D0E0F" not in text.upper() and answer[64] not in text
