@@ -123,6 +123,7 @@ class ScriptedBank:
     answer: Callable[[Message], Message | None]
     framing: str = "2B"
     received: list[Message] = field(default_factory=list)
+    answers: list[Message] = field(default_factory=list)
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
     delay_s: float = 0.0
     mute: bool = False  # True: answers nothing at all, network management included (a hung host)
@@ -154,6 +155,7 @@ class ScriptedBank:
                 return
             msg = decode(raw, HI)
             if not msg.is_request:
+                self.answers.append(msg)  # the switch's answers to the bank's own requests
                 continue
             self.received.append(msg)
             asyncio.create_task(self._reply(writer, msg))

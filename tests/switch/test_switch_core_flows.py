@@ -179,3 +179,45 @@ async def test_200_concurrent_payments_against_a_deposit_for_100_approve_exactly
     assert codes.count("00") == 100 and codes.count("51") == 100
     assert await running.balances() == (0, 0)
     assert await running.books() == []
+
+
+async def test_a_bank_quote_whose_field_48_is_unreadable_is_96_and_nothing_is_remembered(start_switch):
+    def garbled(msg):
+        if msg.mti == "0200" and msg[3] == "380000":
+            return echo_response(msg, "00", **{"48": "PLNPST" + "?" * 30, "4": "000000100000"})
+        return good_bank(msg)
+    running, peer, terminal = await up_with(start_switch, answer=garbled)
+    assert (await terminal.inquiry("PLNPST", CUSTOMER))[39] == "96"
+    remembered = await running.db.read(lambda tx: tx.fetchval("SELECT COUNT(*) FROM last_inquiry"))
+    assert remembered == 0
+
+
+async def test_a_bank_code_outside_the_contract_reaches_the_terminal_as_05(start_switch):
+    def odd(msg):
+        return echo_response(msg, "Z9") if msg.mti == "0200" else good_bank(msg)
+    running, peer, terminal = await up_with(start_switch, answer=odd)
+    assert (await terminal.inquiry("PLNPST", CUSTOMER))[39] == "05"
+
+
+async def test_sign_off_ends_the_session_and_the_next_request_is_58(start_switch):
+    running, peer, terminal = await up_with(start_switch)
+    off = await terminal.send("0800", {7: "1125083000", 11: terminal.next_stan(), 41: "T0000001", 70: "002"})
+    assert off[39] == "00"
+    assert (await terminal.balance())[39] == "58"
+
+
+async def test_a_blocked_agent_gets_58_on_sign_on_and_on_requests(start_switch):
+    from switch.ledger import accounts
+    running, peer, terminal = await up_with(start_switch)
+    await running.db.unit(lambda tx: accounts.set_agent_blocked(tx, AGENT, True))
+    assert (await terminal.balance())[39] == "58"
+    assert (await terminal.sign_on())[39] == "58"
+
+
+async def test_the_bank_may_echo_the_switch_and_gets_0810_00(start_switch):
+    from switch.wire import HI, encode, frame
+    running, peer, terminal = await up_with(start_switch)
+    peer.writers[0].write(frame(encode(Message("0800", {7: "1125083000", 11: "900001", 70: "301"}), HI), "2B"))
+    assert await wait_until(lambda: any(a.get(11) == "900001" for a in peer.answers))
+    answer = next(a for a in peer.answers if a.get(11) == "900001")
+    assert answer.mti == "0810" and answer[39] == "00" and answer[70] == "301"
