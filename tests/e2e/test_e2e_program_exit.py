@@ -28,10 +28,6 @@ ENDS_DURING_A_UNIT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(reason="switch/ledger/storage/sqlite.py: SqliteDatabase._run_unit catches the writer task's own "
-                          "CancelledError (except BaseException) and hands it to the unit's caller, so the writer "
-                          "loops back to _wakeup.wait() and never ends; asyncio.run then waits for it forever",
-                   strict=False)
 def test_a_program_that_ends_while_a_sqlite_unit_runs_exits_instead_of_hanging(tmp_path):
     try:
         done = subprocess.run([sys.executable, "-c", ENDS_DURING_A_UNIT, str(tmp_path / "switch.db")],

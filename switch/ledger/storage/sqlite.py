@@ -160,7 +160,8 @@ class SqliteDatabase(Database):
         self._closing = True
         self._wakeup.set()
         if self._writer is not None:
-            await self._writer
+            if not self._writer.done():
+                await self._writer
             self._writer = None
         for conn in (self._reader, self._conn):
             if conn is not None:
@@ -219,14 +220,23 @@ class SqliteDatabase(Database):
             self._fail_queued(StorageError(f"sqlite: cannot begin a write transaction: {exc}"))
             return
         done: list[tuple[_Pending, BaseException | None, Any]] = []
+        running: _Pending | None = None
         try:
             started = time.monotonic()
             while self._queue and len(done) < MAX_BATCH_UNITS and time.monotonic() - started < MAX_BATCH_SECONDS:
-                pending = self._queue.popleft()
-                if pending.future.done():  # its caller was cancelled before the unit started
+                running = self._queue.popleft()
+                if running.future.done():  # its caller was cancelled before the unit started
                     continue
-                done.append((pending, *await self._run_unit(pending)))
+                done.append((running, *await self._run_unit(running)))
+                running = None
             await self._in_thread(self._conn.execute, "COMMIT")
+        except asyncio.CancelledError:  # the writer is stopped (the program ends): nothing is committed
+            self._rollback_quietly()
+            stopped = StorageError("sqlite: the database was stopped before this unit was committed")
+            for pending in [p for p, _, _ in done] + ([running] if running else []):
+                _settle(pending.future, stopped, None)
+            self._fail_queued(stopped)
+            raise
         except sqlite3.Error as exc:  # the whole batch is lost: every unit in it fails
             self._rollback_quietly()
             error = StorageError(f"sqlite: write transaction failed: {exc}")
@@ -249,6 +259,9 @@ class SqliteDatabase(Database):
                 await asyncio.wait([task])
             conn.execute("ROLLBACK TO unit")
             conn.execute("RELEASE unit")
+            writer = asyncio.current_task()
+            if writer is not None and writer.cancelling():
+                raise  # the writer's own cancellation, not the unit's error: the writer must end
             return exc, None
         conn.execute("RELEASE unit")
         return None, result
