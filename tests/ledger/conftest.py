@@ -6,11 +6,12 @@ own schema (`ppob_test_<hex>` in the `test` database, reached through search_pat
 from __future__ import annotations
 
 import secrets
-import socket
 from typing import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
+
+from tests.support.postgres import postgres_answers
 
 from switch.ledger import accounts, money
 from switch.ledger.storage import Database
@@ -18,14 +19,6 @@ from switch.ledger.storage.postgres import PostgresDatabase
 from switch.ledger.storage.sqlite import SqliteDatabase
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 BACKENDS = [

@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import socket
 import tomllib
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable
 
 import asyncpg
 import pytest
+
+from tests.support.postgres import postgres_answers
 
 from switch.flows.context import Services
 from switch.ledger import accounts, money, txns
@@ -34,14 +35,6 @@ DAY = "2026-11-24"
 NEXT_DAY = "2026-11-25"
 AGENT, OTHER_AGENT, TERMINAL = "AGT000000000001", "AGT000000000002", "T0000001"
 SHARES = {"PLNPST": 1500, "PLNPRA": 1000, "PLNNTL": 2000}  # rupiah per bill / purchase
-
-
-def postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 BACKENDS = [pytest.param("sqlite", id="sqlite"),

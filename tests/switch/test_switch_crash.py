@@ -4,13 +4,8 @@ leaves books that agree with the terminals and the bank — on SQLite and on the
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import signal
-import socket
-import sys
-import time
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,9 +16,10 @@ from switch.ops.config import sample_config
 from tests.chaos.chaos_kill9 import run_iteration
 from tests.support.bank_answers import good_bank
 from tests.support.harness import AGENT, TERMINAL, bank, wait_until
-from tests.support.peers import KEY, ContractTerminal, ScriptedBank
+from tests.support.postgres import NEEDS_POSTGRES, postgres_answers
+from tests.support.processes import free_port, serve, signed_on
+from tests.support.peers import KEY, ScriptedBank
 
-ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER = "532110000123"
 AMOUNT = 100_000_00
 SMALL = 15_000_00  # less than a token: once the tokens have taken their share, only this fits
@@ -31,16 +27,7 @@ DEPOSIT = 10_000_000_00
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def postgres_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-needs_postgres = [pytest.mark.postgres,
-                  pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 5432")]
+needs_postgres = NEEDS_POSTGRES
 
 
 class Desk:
@@ -99,32 +86,6 @@ async def _settled(db, postpaid_rrn: str, prepaid_rrn: str) -> bool:
 
 # ---- the switch as a real process, killed ------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def serve(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
-async def signed_on(port: int, timeout: float = 15.0) -> ContractTerminal:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            terminal = await ContractTerminal("127.0.0.1", port, TERMINAL, AGENT, KEY).connect()
-            if (await terminal.sign_on())[39] == "00":
-                return terminal
-        except (OSError, ConnectionError, asyncio.TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.1)
-
-
 async def test_a_payment_in_flight_when_the_switch_is_killed_is_reversed_after_restart(tmp_path):
     desk = Desk()
     peer = ScriptedBank(desk)
@@ -146,7 +107,7 @@ async def test_a_payment_in_flight_when_the_switch_is_killed_is_reversed_after_r
 
     switch = await serve(config)
     try:
-        terminal = await signed_on(terminal_port)
+        terminal = await signed_on(terminal_port, TERMINAL, AGENT)
         paying = asyncio.create_task(terminal.pay("PLNPST", CUSTOMER, AMOUNT))
         assert await wait_until(lambda: sent(peer, "0200"))  # the bank has it, the switch waits 30 s
         switch.kill()
@@ -156,7 +117,7 @@ async def test_a_payment_in_flight_when_the_switch_is_killed_is_reversed_after_r
         desk.open = True
         switch = await serve(config)
         request = [m for m in terminal.requests.values() if m.mti == "0200"][0]
-        terminal = await signed_on(terminal_port)
+        terminal = await signed_on(terminal_port, TERMINAL, AGENT)
         original = sent(peer, "0200")[-1]
         assert await wait_until(lambda: sent(peer, "0400"))
         assert sent(peer, "0400")[0][90][4:20] == original[11] + original[7]
@@ -206,7 +167,7 @@ async def postgres_database():
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 5432")
+@pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 127.0.0.1:5432")
 async def test_on_postgresql_concurrent_payments_never_overdraw_and_a_timeout_is_reversed(
         postgres_database, start_switch):  # in this order: the switch stops before its database goes
     def bank_answer(msg):

@@ -3,47 +3,17 @@ exits 0, and after a restart nothing is lost — every approval debited once, no
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import sys
-import time
-from pathlib import Path
 
 from switch.ledger import accounts, money
 from switch.ledger.storage import open_database
 from switch.ops.config import sample_config
 from tests.support.bank_answers import good_bank
-from tests.support.peers import KEY, ContractTerminal, ScriptedBank
+from tests.support.peers import KEY, ScriptedBank
+from tests.support.processes import free_port, serve, signed_on
 
 AGENT, TERMINAL = "AGT000000000001", "T0000001"
 DEPOSIT = 50_000_000_00
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def start_serve(config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
-
-
-async def connect_when_up(port: int, timeout: float = 15.0) -> ContractTerminal:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            terminal = await ContractTerminal("127.0.0.1", port, TERMINAL, AGENT, KEY).connect()
-            if (await terminal.sign_on())[39] == "00":
-                return terminal
-        except (OSError, ConnectionError, asyncio.TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-        await asyncio.sleep(0.1)
 
 
 async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path):
@@ -66,9 +36,9 @@ async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path)
         await money.topup(tx, AGENT, DEPOSIT, "t1")
     await db.unit(provision)
 
-    switch = await start_serve(config)
+    switch = await serve(config)
     try:
-        terminal = await connect_when_up(terminal_port)
+        terminal = await signed_on(terminal_port, TERMINAL, AGENT)
         payments = [asyncio.create_task(terminal.pay("PLNPRA", f"1423456{i:04d}", 20_000_00))
                     for i in range(40)]
         await asyncio.sleep(0.15)  # all sent, none answered yet (the bank takes 0.3 s)
@@ -81,9 +51,9 @@ async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path)
     approved = [a for a in answers if not isinstance(a, BaseException) and a[39] == "00"]
     assert len(approved) == 40  # in flight at SIGTERM: finished, not dropped
 
-    switch = await start_serve(config)  # a restart resumes whatever was parked
+    switch = await serve(config)  # a restart resumes whatever was parked
     try:
-        await connect_when_up(terminal_port)
+        await signed_on(terminal_port, TERMINAL, AGENT)
         ledger, available = await db.read(lambda tx: money.balances(tx, AGENT))
         assert ledger == DEPOSIT - 40 * 20_000_00 and available == ledger
         assert await db.read(money.check_books) == []
