@@ -6,12 +6,11 @@ import pytest
 # lets the terminal tests import their stand-in switch (terminal_peer.py)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from terminal_peer import KEY, TerminalPeer  # noqa: E402
+from terminal_peer import AGENT, KEY, TID, TerminalPeer  # noqa: E402,F401  (AGENT, TID: the tests' names)
 
 from terminal_sim.client import TerminalClient  # noqa: E402
 from terminal_sim.journal import Journal  # noqa: E402
 
-TID, AGENT = "T0000001", "AGT000000000001"
 
 
 @pytest.fixture

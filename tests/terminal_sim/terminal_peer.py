@@ -18,6 +18,7 @@ from switch.wire.field48 import PREPAID_LEN, parse_request
 VECTORS = {v["name"]: v for v in json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "vectors.json").read_text())}
 KEY = bytes.fromhex(VECTORS["signon_request"]["mac_key_hex"])
+TID, AGENT = "T0000001", "AGT000000000001"  # the vectors' terminal and agent
 ECHOED = (3, 7, 11, 12, 13, 18, 41, 42, 49, 70, 90)
 CUSTOMERS = {"532110000123", "14234567890", "5321126110001"}   # the vectors' customers
 

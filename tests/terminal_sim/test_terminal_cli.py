@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import AGENT, TID
+from terminal_peer import AGENT, TID
 from terminal_peer import KEY
 
 from terminal_sim.escpos import CUT, INIT

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import AGENT, TID
+from terminal_peer import AGENT, TID
 from terminal_peer import KEY, VECTORS
 
 from switch.wire import TI, decode, sign, verify

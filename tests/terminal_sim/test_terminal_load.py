@@ -1,7 +1,7 @@
 """The load generator, bounded in count, against the stand-in switch."""
 from __future__ import annotations
 
-from conftest import AGENT
+from terminal_peer import AGENT
 from terminal_peer import KEY
 
 from terminal_sim.load import LoadReport, run_load
