@@ -183,12 +183,21 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
                                 state="reversed" if rc == "00" else "void")
         return True
     if original.state == "reversing":
+        await mark_quoted_bills_paid(tx, original)
         await money.debit_hold(tx, original.txn_id, original.bank_id)
     await txns.set_state_if(tx, original.txn_id, ("reversing", "reversal_pending"), state="approved",
                             flagged=f"reversal refused {rc}")
     await txns.flag(tx, original.txn_id, "reversal_refused",
                     f"bank {item.bank_id} answered 0410 {rc}: the payment stands")
     return True
+
+
+async def mark_quoted_bills_paid(tx: Tx, original: txns.Txn) -> None:
+    """A payment that stands after a 68 had no 0210 to name the bills it paid: they are those of the
+    inquiry it followed, so paying them again is refused 88."""
+    inquiry = await txns.last_inquiry(tx, original.product, original.customer)
+    if inquiry is not None and inquiry["txn_id"] < original.txn_id:
+        await txns.mark_paid(tx, original.product, original.customer, inquiry["periods"], original.txn_id)
 
 
 async def give_back(tx: Tx, original: txns.Txn) -> None:

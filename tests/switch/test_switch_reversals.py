@@ -118,6 +118,19 @@ async def test_a_refused_reversal_turns_the_hold_into_a_debit_stops_repeating_an
     assert await running.books() == []
 
 
+async def test_bills_of_a_payment_that_stands_after_a_refused_reversal_are_not_paid_twice(start_switch):
+    desk = ReversalDesk(reversal_rc="12")
+    desk.open = True
+    running, peer, terminal = await up_with(start_switch, desk)
+    quote = await terminal.inquiry("PLNPST", CUSTOMER)
+    answer = await terminal.pay("PLNPST", CUSTOMER, int(quote[4]))
+    assert answer[39] == "68"
+    assert await state_becomes(running, answer[37], "approved")
+    asked = len(payments_sent(peer))
+    again = await terminal.pay("PLNPST", CUSTOMER, int(quote[4]))
+    assert again[39] == "88" and len(payments_sent(peer)) == asked
+
+
 async def test_a_late_0210_after_the_timeout_changes_nothing_and_is_logged(start_switch):
     desk = ReversalDesk()
     running, peer, terminal = await up_with(start_switch, desk)
