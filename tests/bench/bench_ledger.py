@@ -8,6 +8,7 @@ SQLite average batch size (units per fsync). Asserts nothing: the figures depend
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import secrets
 import sys
@@ -100,8 +101,11 @@ async def bench_postgres(payments: int, concurrency: int) -> None:
 
 
 async def main() -> None:
-    payments = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
-    concurrency = int(sys.argv[2]) if len(sys.argv) > 2 else 100
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("payments", nargs="?", type=int, default=5000)
+    parser.add_argument("concurrency", nargs="?", type=int, default=100)
+    args = parser.parse_args()
+    payments, concurrency = args.payments, args.concurrency
     print(f"{payments} payments (hold unit + debit unit) over {AGENTS} agents, {concurrency} concurrent")
     await bench_sqlite(payments, concurrency)
     await bench_postgres(payments, concurrency)
