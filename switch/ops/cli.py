@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     balance = with_config(agent_cmds.add_parser("balance", help="ledger and available balance"))
     balance.add_argument("agent_id", type=agent_id)
     balance.add_argument("--json", action="store_true")
-    for verb in ("block", "unblock"):
-        sub = with_config(agent_cmds.add_parser(verb, help=f"{verb} an agent (its terminals get 58)"))
+    for verb, what in (("block", "block an agent: its terminals get 58"),
+                       ("unblock", "let a blocked agent's terminals transact again")):
+        sub = with_config(agent_cmds.add_parser(verb, help=what))
         sub.add_argument("agent_id", type=agent_id)
     statement = with_config(agent_cmds.add_parser("statement", help="topups, payments, reversals, commissions"))
     statement.add_argument("agent_id", type=agent_id)
@@ -123,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     tadd.add_argument("terminal_id", type=terminal_id)
     tadd.add_argument("--agent", required=True, type=agent_id)
     tadd.add_argument("--key", metavar="HEX32", type=key_arg)
-    for verb in ("block", "unblock"):
-        sub = with_config(terminal_cmds.add_parser(verb, help=f"{verb} a terminal"))
+    for verb, what in (("block", "block a terminal: it gets 58"), ("unblock", "unblock a terminal")):
+        sub = with_config(terminal_cmds.add_parser(verb, help=what))
         sub.add_argument("terminal_id", type=terminal_id)
 
     with_config(commands.add_parser("cutover", help="close the open business date now"))
