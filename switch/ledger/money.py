@@ -12,6 +12,7 @@ from .storage import StorageError, Tx, utc_now
 
 TOPUPS = "switch:topups"
 COMMISSION = "switch:commission"
+FEE_INCOME = "switch:fee_income"
 
 
 class HoldRefused(Exception):
@@ -191,6 +192,26 @@ async def post_commission(tx: Tx, agent_id: str, amount: int, ref: str, business
         return False
     await _move(tx, agent, amount)
     await _move(tx, COMMISSION, -amount)
+    return True
+
+
+def fees_account(bank_id: str) -> str:
+    """Admin fees the bank owes back to the switch (they travel to the bank inside field 4)."""
+    return f"bank:{bank_id}:fees"
+
+
+async def post_fee_income(tx: Tx, bank_id: str, amount: int, ref: str, business_date: str) -> bool:
+    """The switch's admin-fee income of a settled day: fees receivable from the bank -F, switch:fee_income
+    +F. False if `ref` was posted."""
+    _positive(amount)
+    receivable = fees_account(bank_id)
+    await ensure_account(tx, receivable, "bank")
+    await ensure_account(tx, FEE_INCOME, "switch")
+    if not await _journal(tx, "fee_income", ref, [(receivable, -amount), (FEE_INCOME, amount)],
+                          agent_id=None, business_date=business_date):
+        return False
+    await _move(tx, receivable, -amount)
+    await _move(tx, FEE_INCOME, amount)
     return True
 
 

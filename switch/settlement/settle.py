@@ -4,8 +4,8 @@ Per bank, one pass over the day's payments (in RRN order, page by page so the ev
 serving terminals) writes the switch's RCN/CTL files and gives the 0500 totals, so file and totals
 always agree. Gross totals: 74/86 every payment the bank approved (reversed ones too), 76/88 the
 reversals it answered 00; 97 = 86 - 88. Then the 0500 goes out, the 0510 decides the state
-(00 settled, 95 disputed, silence unsent), the day's agent commissions are posted (each at most
-once) and the settlements row is stored. Running it again sends the same totals and posts nothing
+(00 settled, 95 disputed, silence unsent), the day's agent commissions and the switch's admin-fee
+income are posted (each at most once) and the settlements row is stored. Running it again sends the same totals and posts nothing
 twice: files are rewritten byte for byte from stored data.
 """
 from __future__ import annotations
@@ -213,6 +213,7 @@ class Day:
     control: Control
     commissions: dict[str, int] = field(default_factory=dict)   # agent -> minor units
     commission_counts: dict[str, int] = field(default_factory=dict)
+    fee_income: int = 0   # admin fees of the payments that stand, minor units
     files: list[str] = field(default_factory=list)
 
 
@@ -226,6 +227,7 @@ def add_commissions(day: Day, payments: Iterable[Payment], shares: dict[str, int
     for payment in payments:
         if payment.state != STANDING:
             continue
+        day.fee_income += payment.line.admin_fee
         amount = commission_of(payment, shares)
         if amount > 0:
             day.commissions[payment.agent_id] = day.commissions.get(payment.agent_id, 0) + amount
@@ -320,6 +322,22 @@ async def post_agent_commission(tx: Tx, business_date: str, bank_id: str, agent_
     if not await money.post_commission(tx, agent_id, missing, ref, business_date):
         return 0  # another node posted this very step first
     return missing
+
+
+async def post_day_fee_income(tx: Tx, day: Day) -> int:
+    """The switch's admin-fee income of the day and bank, posted once in total: a payment that came
+    to stand after an earlier run adds an entry `<ref>#<n>`. Returns the amount posted now."""
+    base = f"{day.business_date}:{day.bank_id}"
+    rows = await tx.fetchall(
+        "SELECT e.ref, p.amount FROM entries e JOIN postings p ON p.entry_id = e.entry_id"
+        " WHERE e.kind = 'fee_income' AND e.business_date = ? AND p.account_id = ?",
+        day.business_date, money.FEE_INCOME)
+    ours = [int(row["amount"]) for row in rows if row["ref"] == base or row["ref"].startswith(base + "#")]
+    missing = day.fee_income - sum(ours)
+    if missing <= 0:
+        return 0
+    ref = base if not ours else f"{base}#{len(ours) + 1}"
+    return missing if await money.post_fee_income(tx, day.bank_id, missing, ref, day.business_date) else 0
 
 
 async def paid_agents(db: Database, business_date: str, bank_id: str) -> set[str]:
@@ -423,6 +441,7 @@ async def settle_bank(svc: Any, bank_id: str, business_date: str,
     rc = await send_totals(svc, bank_id, day.control)
     state = outcome_of(rc)
     commissions = await post_commissions(svc.db, day)
+    commissions["fee_income_posted_now"] = await svc.db.unit(lambda tx: post_day_fee_income(tx, day))
     recorded = await svc.db.unit(lambda tx: store_settlement(tx, day, rc, state))
     if svc.metrics is not None:
         svc.metrics.set_settlement_state(bank_id, recorded)
@@ -538,6 +557,8 @@ def print_settlement(result: dict) -> int:
         if commissions["posted_now"]:
             console.print(f"{r['bank']}: commissions posted {rupiah_text(commissions['posted_now'])}"
                           f" to {commissions['agents']} agent(s)")
+        if commissions.get("fee_income_posted_now"):
+            console.print(f"{r['bank']}: admin-fee income booked {rupiah_text(commissions['fee_income_posted_now'])}")
         if commissions["over_paid"]:
             over = sum(commissions["over_paid"].values())
             console.print(f"{r['bank']}: {len(commissions['over_paid'])} agent(s) were paid {rupiah_text(over)}"

@@ -174,6 +174,25 @@ async def test_commissions_are_per_bill_for_postpaid_and_per_purchase_otherwise(
     assert await db.read(money.check_books) == []
 
 
+async def test_the_switch_books_the_admin_fees_of_standing_payments_as_income_once(any_db, bed_factory):
+    db = any_db
+    ledger = Ledger(db)
+    await add_agents(db, AGENT)
+    await ledger.payment(amount=1_00)                                         # 2 bills x Rp 3.000
+    await ledger.payment(amount=1_00, product="PLNPRA")                       # Rp 2.500
+    await ledger.payment(amount=1_00, state="reversed")                       # does not stand
+    await close_day(db)
+    bed = await bed_factory(db)
+    first = await settle_command(bed.svc, {"date": DAY, "bank": None})
+    await settle_command(bed.svc, {"date": DAY, "bank": None})
+
+    async def income(tx):
+        return await tx.fetchval("SELECT balance FROM accounts WHERE account_id = ?", money.FEE_INCOME)
+    assert first["banks"][0]["commissions"]["fee_income_posted_now"] == 8500_00
+    assert await db.read(income) == 8500_00
+    assert await db.read(money.check_books) == []
+
+
 async def test_a_payment_that_comes_to_stand_after_settlement_earns_its_commission_on_the_next_run(
         any_db, bed_factory):
     db = any_db
