@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .peers import KEY, ContractTerminal
@@ -39,3 +40,33 @@ async def signed_on(port: int, terminal_id: str, agent_id: str, key: bytes = KEY
             if time.monotonic() > deadline:
                 raise
         await asyncio.sleep(0.1)
+
+
+@dataclass
+class SwitchFiles:
+    """A configuration file and a provisioned database for `serve`: one agent, one terminal, a deposit."""
+    config: Path
+    terminal_port: int
+    db: object  # an open Database on the same file, for the test's checks
+
+
+async def prepare(tmp_path: Path, bank: dict, deposit: int, terminal_id: str, agent_id: str,
+                  key: bytes = KEY) -> SwitchFiles:
+    from switch.ledger import accounts, money
+    from switch.ledger.storage import open_database
+    from switch.ops.config import sample_config
+    terminal_port = free_port()
+    database = f"sqlite:///{tmp_path}/switch.db"
+    config = tmp_path / "switch.toml"
+    config.write_text(sample_config(database=database, terminal_listen=f"127.0.0.1:{terminal_port}",
+                                    metrics_listen=f"127.0.0.1:{free_port()}",
+                                    switch={"settlement_dir": str(tmp_path)}, banks=[bank]))
+    db = open_database(database)
+    await db.open()
+
+    async def provision(tx) -> None:
+        await accounts.add_agent(tx, agent_id, "WARUNG", None)
+        await accounts.add_terminal(tx, terminal_id, agent_id, key.hex())
+        await money.topup(tx, agent_id, deposit, "initial")
+    await db.unit(provision)
+    return SwitchFiles(config, terminal_port, db)

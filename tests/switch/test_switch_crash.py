@@ -10,15 +10,13 @@ import signal
 import asyncpg
 import pytest
 
-from switch.ledger import accounts, money, txns
-from switch.ledger.storage import open_database
-from switch.ops.config import sample_config
+from switch.ledger import money, txns
 from tests.chaos.chaos_kill9 import run_iteration
 from tests.support.bank_answers import good_bank
 from tests.support.harness import AGENT, TERMINAL, bank, wait_until
 from tests.support.postgres import NEEDS_POSTGRES, postgres_answers
-from tests.support.processes import free_port, serve, signed_on
-from tests.support.peers import KEY, ScriptedBank
+from tests.support.peers import ScriptedBank
+from tests.support.processes import prepare, serve, signed_on
 
 CUSTOMER = "532110000123"
 AMOUNT = 100_000_00
@@ -89,22 +87,9 @@ async def _settled(db, postpaid_rrn: str, prepaid_rrn: str) -> bool:
 async def test_a_payment_in_flight_when_the_switch_is_killed_is_reversed_after_restart(tmp_path):
     desk = Desk()
     peer = ScriptedBank(desk)
-    bank_port, terminal_port = await peer.listen(), free_port()
-    database = f"sqlite:///{tmp_path}/switch.db"
-    config = tmp_path / "switch.toml"
-    config.write_text(sample_config(
-        database=database, terminal_listen=f"127.0.0.1:{terminal_port}", metrics_listen=f"127.0.0.1:{free_port()}",
-        switch={"settlement_dir": str(tmp_path)},
-        banks=[bank("BANKA", bank_port, timeout_s=30, reversal_retry_s=0.5)]))
-    db = open_database(database)
-    await db.open()
-
-    async def provision(tx):
-        await accounts.add_agent(tx, AGENT, "WARUNG", None)
-        await accounts.add_terminal(tx, TERMINAL, AGENT, KEY.hex())
-        await money.topup(tx, AGENT, DEPOSIT, "t1")
-    await db.unit(provision)
-
+    files = await prepare(tmp_path, bank("BANKA", await peer.listen(), timeout_s=30, reversal_retry_s=0.5),
+                          DEPOSIT, TERMINAL, AGENT)
+    config, terminal_port, db = files.config, files.terminal_port, files.db
     switch = await serve(config)
     try:
         terminal = await signed_on(terminal_port, TERMINAL, AGENT)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from switch.ledger import accounts, money
-from switch.ledger.storage import open_database
-from switch.ops.config import sample_config
+from switch.ledger import money
 from tests.support.bank_answers import good_bank
-from tests.support.peers import KEY, ScriptedBank
-from tests.support.processes import free_port, serve, signed_on
+from tests.support.peers import ScriptedBank
+from tests.support.processes import prepare, serve, signed_on
 
 AGENT, TERMINAL = "AGT000000000001", "T0000001"
 DEPOSIT = 50_000_000_00
@@ -19,23 +17,10 @@ DEPOSIT = 50_000_000_00
 async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path):
     peer = ScriptedBank(good_bank, delay_s=0.3)
     bank_port = await peer.listen()
-    terminal_port = free_port()
-    database = f"sqlite:///{tmp_path}/switch.db"
-    config = tmp_path / "switch.toml"
-    config.write_text(sample_config(database=database, terminal_listen=f"127.0.0.1:{terminal_port}",
-                                    metrics_listen=f"127.0.0.1:{free_port()}",
-                                    banks=[{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{bank_port}",
-                                            "products": ["PLNPST", "PLNPRA", "PLNNTL"], "timeout_s": 5,
-                                            "reversal_retry_s": 1}]))
-    db = open_database(database)
-    await db.open()
-
-    async def provision(tx):
-        await accounts.add_agent(tx, AGENT, "WARUNG", None)
-        await accounts.add_terminal(tx, TERMINAL, AGENT, KEY.hex())
-        await money.topup(tx, AGENT, DEPOSIT, "t1")
-    await db.unit(provision)
-
+    files = await prepare(tmp_path, {"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{bank_port}",
+                                     "products": ["PLNPST", "PLNPRA", "PLNNTL"], "timeout_s": 5,
+                                     "reversal_retry_s": 1}, DEPOSIT, TERMINAL, AGENT)
+    config, terminal_port, db = files.config, files.terminal_port, files.db
     switch = await serve(config)
     try:
         terminal = await signed_on(terminal_port, TERMINAL, AGENT)
