@@ -87,3 +87,17 @@ async def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -
             return True
         await asyncio.sleep(interval)
     return False
+
+
+async def switch_with_bank(start_switch, answer=None, *, timeout_s: float = 2, **kwargs):
+    """A running switch whose one bank (BANKA) is a ScriptedBank answering with `answer` (default: a
+    well-behaved bank), and a contract terminal signed on to it: (running, bank peer, terminal)."""
+    from tests.support.bank_answers import good_bank
+    from tests.support.peers import ScriptedBank
+    peer = ScriptedBank(answer or good_bank)
+    port = await peer.listen()
+    running = await start_switch([bank("BANKA", port, timeout_s=timeout_s)], **kwargs)
+    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
+    terminal = await running.terminal().connect()
+    assert (await terminal.sign_on())[39] == "00"
+    return running, peer, terminal

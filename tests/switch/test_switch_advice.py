@@ -2,10 +2,12 @@
 (0220, repeated as 0221) until a 0230 comes; the token then reaches the terminal by a status request."""
 from __future__ import annotations
 
+from functools import partial
+
 from switch.ledger import txns
 from switch.wire.field48 import build_response, parse_request, parse_response
 from tests.support.bank_answers import good_bank, prepaid
-from tests.support.harness import bank, wait_until
+from tests.support.harness import switch_with_bank, wait_until
 from tests.support.peers import ScriptedBank, echo_response
 
 METER = "14234567890"
@@ -34,14 +36,7 @@ class AdviceDesk:
         return good_bank(msg)
 
 
-async def up_with(start_switch, answer):
-    peer = ScriptedBank(answer)
-    port = await peer.listen()
-    running = await start_switch([bank("BANKA", port, timeout_s=1)])
-    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPRA"))
-    terminal = await running.terminal().connect()
-    assert (await terminal.sign_on())[39] == "00"
-    return running, peer, terminal
+up_with = partial(switch_with_bank, timeout_s=1)  # a bank that answers late, soon
 
 
 def advices(peer: ScriptedBank) -> list:

@@ -3,24 +3,16 @@ from __future__ import annotations
 
 import asyncio
 
-from switch.wire import TI, Message, decode, sign
+from switch.wire import TI, Message, sign
 from switch.wire.field48 import parse_response
 from tests.support.bank_answers import good_bank, postpaid_total_minor
-from tests.support.peers import KEY, ScriptedBank, echo_response
-
-from tests.support.harness import AGENT, bank, wait_until
+from tests.support.harness import AGENT, bank, switch_with_bank, wait_until
+from tests.support.peers import KEY, echo_response
 
 CUSTOMER = "532110000123"
 
 
-async def up_with(start_switch, answer=good_bank, **kwargs):
-    peer = ScriptedBank(answer)
-    port = await peer.listen()
-    running = await start_switch([bank("BANKA", port)], **kwargs)
-    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
-    terminal = await running.terminal().connect()
-    assert (await terminal.sign_on())[39] == "00"
-    return running, peer, terminal
+up_with = switch_with_bank
 
 
 async def test_a_postpaid_inquiry_then_payment_debits_the_deposit_exactly_once(start_switch):

@@ -3,13 +3,14 @@ terminal's (0400 for an approved payment), against a bank scripted from the cont
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from structlog.testing import capture_logs
 
 from switch.ledger import txns
 from switch.wire import HI, Message, encode, frame
 from tests.support.bank_answers import good_bank
-from tests.support.harness import bank, wait_until
+from tests.support.harness import bank, switch_with_bank, wait_until
 from tests.support.peers import ScriptedBank, echo_response
 
 CUSTOMER = "532110000123"
@@ -34,14 +35,7 @@ class ReversalDesk:
         return good_bank(msg)
 
 
-async def up_with(start_switch, answer, **kwargs):
-    peer = ScriptedBank(answer)
-    port = await peer.listen()
-    running = await start_switch([bank("BANKA", port, timeout_s=1)], **kwargs)
-    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
-    terminal = await running.terminal().connect()
-    assert (await terminal.sign_on())[39] == "00"
-    return running, peer, terminal
+up_with = partial(switch_with_bank, timeout_s=1)  # a bank that answers late, soon
 
 
 def reversals(peer: ScriptedBank) -> list:

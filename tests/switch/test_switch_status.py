@@ -1,10 +1,12 @@
 """§8.3 status / reprint (0200/390000): the outcome of an earlier payment of the same terminal."""
 from __future__ import annotations
 
+from functools import partial
+
 from switch.wire import Message
 from tests.support.bank_answers import good_bank
-from tests.support.harness import bank, wait_until
-from tests.support.peers import ScriptedBank, echo_response
+from tests.support.harness import switch_with_bank, wait_until
+from tests.support.peers import echo_response
 
 CUSTOMER = "532110000123"
 AMOUNT = 100_000_00
@@ -18,14 +20,7 @@ def declining_customer(customer: str, rc: str):
     return answer
 
 
-async def up_with(start_switch, answer=good_bank):
-    peer = ScriptedBank(answer)
-    port = await peer.listen()
-    running = await start_switch([bank("BANKA", port, timeout_s=1)])
-    assert await wait_until(lambda: running.app.svc.router.candidates("PLNPST"))
-    terminal = await running.terminal().connect()
-    assert (await terminal.sign_on())[39] == "00"
-    return running, peer, terminal
+up_with = partial(switch_with_bank, timeout_s=1)  # a bank that answers late, soon
 
 
 async def test_status_of_an_approved_payment_reprints_its_amount_rrn_approval_and_bill_data(start_switch):
