@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -13,7 +12,6 @@ from switch.flows.context import Services
 from switch.flows.gateway import TerminalGateway
 from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
-from switch.ledger import money
 from switch.ledger.calendar import BusinessCalendar
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso

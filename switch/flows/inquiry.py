@@ -11,7 +11,7 @@ from switch.wire.field48 import NontaglisInfo, PostpaidInfo, parse_response
 
 from .bank import BankTimeout, LinkDown, ask, bank_request, terminal_rc
 from .common import check_fields, parse_product, record
-from .context import GO, STOP, Services, TxnContext
+from .context import GO, Services, TxnContext
 
 log = structlog.get_logger("flows.inquiry")
 

@@ -13,7 +13,7 @@ from switch.wire import Message
 
 from .bank import repeat_message
 from .common import check_fields, parse_product, record, wait_finished
-from .context import GO, STOP, Services, TxnContext
+from .context import GO, Services, TxnContext
 from .status import find_original
 
 log = structlog.get_logger("flows.reversal")

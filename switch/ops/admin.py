@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import structlog
 

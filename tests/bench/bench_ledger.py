@@ -47,7 +47,7 @@ async def pay(db: Database, txn_id: int) -> None:
 
 async def run(db: Database, payments: int, concurrency: int) -> tuple[float, int]:
     await provision(db)
-    commits_before, units_before = db.commits, db.units
+    commits_before = db.commits
     queue = iter(range(1, payments + 1))
 
     async def worker() -> None:

@@ -9,7 +9,7 @@ import socket
 from switch.ledger import txns
 from tests.support.bank_answers import good_bank
 from tests.support.harness import bank, wait_until
-from tests.support.peers import ScriptedBank, echo_response
+from tests.support.peers import ScriptedBank
 
 CUSTOMER = "532110000123"
 AMOUNT = 100_000_00

@@ -8,7 +8,7 @@ import secrets
 import asyncpg
 import pytest
 
-from switch.ledger import accounts, money
+from switch.ledger import accounts
 from tests.support.bank_answers import good_bank
 from tests.support.harness import AGENT, bank, wait_until
 from tests.support.peers import KEY, ScriptedBank
