@@ -25,6 +25,9 @@ def fields_from_json(text: str | None) -> dict[int, str] | None:
     return None if text is None else {int(k): v for k, v in json.loads(text).items()}
 
 
+FIELD_COLUMNS = ("request", "response", "bank_request", "bank_response")  # JSON of field dicts
+
+
 @dataclass
 class Txn:
     txn_id: int
@@ -57,7 +60,7 @@ class Txn:
     @classmethod
     def from_row(cls, row: Any) -> "Txn":
         values = {name: row[name] for name in cls.__dataclass_fields__}
-        for name in ("request", "response", "bank_request", "bank_response"):
+        for name in FIELD_COLUMNS:
             values[name] = fields_from_json(values[name])
         return cls(**values)
 
@@ -102,40 +105,28 @@ async def find_txn_by_rrn(tx: Tx, rrn: str) -> Txn | None:
     return Txn.from_row(row) if row else None
 
 
-async def find_txn_by_bank_stan(tx: Tx, bank_id: str, bank_stan: str, business_date: str) -> Txn | None:
-    row = await tx.fetchone(
-        "SELECT * FROM txns WHERE bank_id = ? AND bank_stan = ? AND business_date = ? AND kind = 'payment'",
-        bank_id, bank_stan, business_date)
-    return Txn.from_row(row) if row else None
+def _assignments(changes: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`SET` clause and its values; field dicts become JSON and updated_at is stamped."""
+    values = {name: fields_json(value) if name in FIELD_COLUMNS and isinstance(value, dict) else value
+              for name, value in changes.items()}
+    values["updated_at"] = now_iso()
+    return ", ".join(f"{name} = ?" for name in values), list(values.values())
 
 
 async def update_txn(tx: Tx, txn_id: int, **changes: Any) -> None:
-    """Sets columns; request/response/bank_response may be given as field dicts."""
-    for name in ("request", "response", "bank_request", "bank_response"):
-        if name in changes and isinstance(changes[name], dict):
-            changes[name] = fields_json(changes[name])
-    changes["updated_at"] = now_iso()
-    assignments = ", ".join(f"{name} = ?" for name in changes)
-    await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ?", *changes.values(), txn_id)
+    """Sets columns; request/response/bank_request/bank_response may be given as field dicts."""
+    assignments, values = _assignments(changes)
+    await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ?", *values, txn_id)
 
 
 async def set_state_if(tx: Tx, txn_id: int, expected: tuple[str, ...], **changes: Any) -> bool:
     """Compare-and-set on the state: what keeps two outcomes (a late 0210 and a timeout, two nodes)
     from both applying."""
-    for name in ("request", "response", "bank_request", "bank_response"):
-        if name in changes and isinstance(changes[name], dict):
-            changes[name] = fields_json(changes[name])
-    changes["updated_at"] = now_iso()
-    assignments = ", ".join(f"{name} = ?" for name in changes)
+    assignments, values = _assignments(changes)
     marks = ",".join("?" * len(expected))
     count = await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ? AND state IN ({marks})",
-                             *changes.values(), txn_id, *expected)
+                             *values, txn_id, *expected)
     return count == 1
-
-
-async def count_by_state(tx: Tx) -> dict[str, int]:
-    rows = await tx.fetchall("SELECT state, COUNT(*) AS n FROM txns WHERE kind = 'payment' GROUP BY state")
-    return {row["state"]: row["n"] for row in rows}
 
 
 # ---- inquiries and paid bills ------------------------------------------------------------------
@@ -255,11 +246,6 @@ async def pending_saf_by_stan(tx: Tx, bank_id: str, stan: str) -> SafItem | None
 async def has_saf(tx: Tx, txn_id: int, kind: str) -> bool:
     """Whether a reversal/advice was ever queued for the transaction (answered or not)."""
     return await tx.fetchval("SELECT 1 FROM saf WHERE txn_id = ? AND kind = ?", txn_id, kind) is not None
-
-
-async def pending_saf(tx: Tx) -> list[SafItem]:
-    rows = await tx.fetchall("SELECT * FROM saf WHERE state = 'pending' ORDER BY saf_id")
-    return [_saf(row) for row in rows]
 
 
 def _saf(row: Any) -> SafItem:
