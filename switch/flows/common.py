@@ -102,14 +102,24 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn:
     return txn
 
 
+def answer_fields(request: dict[int, str], rrn: str | None, business_date: str, rc: str,
+                  omit: set[int] = frozenset()) -> dict[int, str]:
+    """What every answer to a terminal's 0200/0400 carries: the echoed fields (less those that were
+    bad), the RRN, field 15 (the business date, MMDD) and the response code."""
+    fields = {n: v for n, v in request.items() if n in ECHOED and n not in omit}
+    if rrn:
+        fields[37] = rrn
+    if business_date:
+        fields[15] = business_date[5:7] + business_date[8:10]
+    fields[39] = rc
+    return fields
+
+
 def build_response(ctx: TxnContext) -> Message:
     req = ctx.request
-    fields = {n: v for n, v in req.fields.items() if n in ECHOED and n not in ctx.bad_fields}
-    if ctx.rrn:
-        fields[37] = ctx.rrn
-    if ctx.business_date and req.mti in ("0200", "0400"):
-        fields[15] = ctx.business_date[5:7] + ctx.business_date[8:10]
-    fields[39] = ctx.rc or "96"
+    financial = req.mti in ("0200", "0400")
+    fields = answer_fields(req.fields, ctx.rrn, ctx.business_date if financial else "", ctx.rc or "96",
+                           ctx.bad_fields)
     fields.update(ctx.extra)
     return Message(req.response_mti, fields)
 

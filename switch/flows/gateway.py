@@ -13,7 +13,7 @@ from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_de
 from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
-from .common import finish
+from .common import ECHOED, finish
 from .context import Services, TxnContext, run_steps
 
 log = structlog.get_logger("gateway")
@@ -154,8 +154,7 @@ class TerminalGateway:
 
     def _unsigned(self, session: TerminalSession, request: Message, rc: str, started: float) -> bytes | None:
         """58 to an unknown terminal: no key, so no MAC."""
-        fields = {n: v for n, v in request.fields.items()
-                  if n in (3, 4, 7, 11, 12, 13, 18, 41, 42, 49, 70, 90)}
+        fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
         response = Message(response_mti(request.mti), fields)
         log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc)

@@ -21,20 +21,10 @@ from switch.ledger.storage import Tx
 from switch.wire import Message
 
 from .bank import repeat_message
-from .common import ECHOED
+from .common import answer_fields
 from .context import Services
 
 log = structlog.get_logger("recovery")
-
-
-def stored_answer(txn: txns.Txn, rc: str) -> dict[int, str]:
-    request = txn.request or {}
-    fields = {n: v for n, v in request.items() if n in ECHOED}
-    fields[37] = txn.rrn
-    if txn.business_date:
-        fields[15] = txn.business_date[5:7] + txn.business_date[8:10]
-    fields[39] = rc
-    return fields
 
 
 async def recover(svc: Services) -> dict[str, int]:
@@ -67,7 +57,8 @@ async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
 
     async def work(tx: Tx) -> None:
         if await txns.set_state_if(tx, txn.txn_id, ("sent",), state=state, rc="68",
-                                   response=stored_answer(txn, "68")):
+                                   response=answer_fields(txn.request or {}, txn.rrn,
+                                                            txn.business_date or "", "68")):
             await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
     await svc.db.unit(work)
 
