@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
 from switch.wire import Message
+from switch.wire.field48 import PREPAID
 
 from .context import Services, TxnContext
 
@@ -31,6 +32,14 @@ def repeat_message(original: Message, mti: str, stan: str, institution_id: str) 
     return Message(mti, fields)
 
 
+def unanswered_follow_up(product: str | None) -> tuple[str, str, str]:
+    """(queue kind, first MTI, payment state) for a payment its bank did not answer: a prepaid
+    purchase is advised, never reversed (as at PLN); anything else is reversed."""
+    if product == PREPAID:
+        return "advice", "0220", "advising"
+    return "reversal", "0400", "reversing"
+
+
 def terminal_rc(bank_rc: str | None) -> str:
     """A bank's code goes to the terminal as is when the contract knows it; anything else is 05."""
     return bank_rc if bank_rc in KNOWN_RC else "05"
@@ -41,4 +50,4 @@ async def ask(bank: BankLink, msg: Message) -> Message:
 
 
 __all__ = ["BankTimeout", "LinkDown", "ask", "bank_request", "original_data", "repeat_message",
-           "terminal_rc"]
+           "terminal_rc", "unanswered_follow_up"]

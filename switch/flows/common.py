@@ -9,13 +9,12 @@ import structlog
 from switch.ledger import txns
 from switch.ledger.storage import Tx
 from switch.wire import CodecError, Message
-from switch.wire.field48 import parse_request
+from switch.wire.field48 import PRODUCTS, parse_request
 
 from .context import GO, STOP, Services, TxnContext, request_hash
 
 log = structlog.get_logger("flows")
 
-PRODUCTS = ("PLNPST", "PLNPRA", "PLNNTL")
 CHANNELS = ("6021", "6022", "6025")
 ECHOED = (3, 4, 7, 11, 12, 13, 18, 32, 37, 41, 42, 49, 70, 90)
 RETRANSMISSION_WAIT_S = 120.0

@@ -7,16 +7,16 @@ import structlog
 from switch.ledger import money, txns
 from switch.ledger.storage import Tx
 from switch.wire import CodecError
-from switch.wire.field48 import parse_response
+from switch.wire.field48 import PREPAID, parse_response
 
-from .bank import BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc
+from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
+                   unanswered_follow_up)
 from .common import check_fields, parse_product, record
 from .context import GO, STOP, Services, TxnContext
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")
 
-PREPAID = "PLNPRA"
 PREPAID_MAX_DENOMINATION = 50_000_000 * 100  # minor units
 
 
@@ -114,10 +114,7 @@ async def no_answer(ctx: TxnContext, svc: Services) -> bool:
     as the 68, so it survives a crash and goes out at once."""
     stan = await svc.stans.next(ctx.bank.id)
     institution = svc.config.switch.institution_id
-    if ctx.product == PREPAID:
-        kind, mti, ctx.final_state = "advice", "0220", "advising"
-    else:
-        kind, mti, ctx.final_state = "reversal", "0400", "reversing"
+    kind, mti, ctx.final_state = unanswered_follow_up(ctx.product)
     message = repeat_message(ctx.bank_request, mti, stan, institution)
 
     async def queue(tx: Tx) -> None:

@@ -20,7 +20,7 @@ from switch.ledger import txns
 from switch.ledger.storage import Tx
 from switch.wire import Message
 
-from .bank import repeat_message
+from .bank import repeat_message, unanswered_follow_up
 from .common import answer_fields
 from .context import Services
 
@@ -49,8 +49,7 @@ async def forget(tx: Tx, txn: txns.Txn) -> None:
 
 
 async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
-    prepaid = txn.product == "PLNPRA"
-    kind, mti, state = ("advice", "0220", "advising") if prepaid else ("reversal", "0400", "reversing")
+    kind, mti, state = unanswered_follow_up(txn.product)
     stan = await svc.stans.next(txn.bank_id)
     message = repeat_message(Message("0200", dict(txn.bank_request)), mti, stan,
                              svc.config.switch.institution_id)

@@ -10,6 +10,7 @@ import structlog
 from switch.ledger import txns
 from switch.ledger.storage import Tx
 from switch.wire import Message
+from switch.wire.field48 import PREPAID
 
 from .bank import repeat_message
 from .common import check_fields, parse_product, record, wait_finished
@@ -25,7 +26,7 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
     original = await find_original(ctx, svc)
     if original is None:
         return ctx.decline("25")
-    if original.product == "PLNPRA":
+    if original.product == PREPAID:
         return ctx.decline("12")
     if original.response is None:  # still with the bank: its outcome decides what there is to reverse
         original = await wait_finished(original, svc)
