@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any, AsyncIterator
 
 from switch.ops.config import Config, ConfigError, load_config
+from switch.ops.text import rupiah_text
 
 
 class CommandFailed(Exception):
@@ -67,12 +68,6 @@ def date_arg(text: str) -> str:
 
 def rupiah(minor: int) -> int | str:
     return minor // 100 if minor % 100 == 0 else f"{minor / 100:.2f}"
-
-
-def format_rupiah(minor: int) -> str:
-    whole, cents = divmod(abs(minor), 100)
-    text = f"{whole:,}".replace(",", ".")
-    return ("-" if minor < 0 else "") + "Rp " + text + (f",{cents:02d}" if cents else "")
 
 
 class Parser(argparse.ArgumentParser):
@@ -243,7 +238,7 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
             await db.unit(lambda tx: accounts.add_agent(tx, agent_id, args.name, args.daily_limit))
         except ValueError as exc:
             raise CommandFailed(str(exc))
-        limit = f", daily limit {format_rupiah(args.daily_limit)}" if args.daily_limit else ""
+        limit = f", daily limit {rupiah_text(args.daily_limit)}" if args.daily_limit else ""
         print(f"agent {agent_id} added ({args.name}{limit})")
         return 0
     if await db.read(lambda tx: accounts.get_agent(tx, agent_id)) is None:
@@ -255,18 +250,18 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
             raise CommandFailed(str(exc))
         ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
         if applied:
-            print(f"agent {agent_id}: topped up {format_rupiah(args.amount)} (ref {args.ref});"
-                  f" balance {format_rupiah(ledger)}, available {format_rupiah(available)}")
+            print(f"agent {agent_id}: topped up {rupiah_text(args.amount)} (ref {args.ref});"
+                  f" balance {rupiah_text(ledger)}, available {rupiah_text(available)}")
         else:
             print(f"agent {agent_id}: ref {args.ref} was already applied; nothing changed"
-                  f" (balance {format_rupiah(ledger)})")
+                  f" (balance {rupiah_text(ledger)})")
         return 0
     if args.agent_command == "balance":
         ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
         if args.json:
             print(json.dumps({"agent": agent_id, "ledger": rupiah(ledger), "available": rupiah(available)}))
         else:
-            print(f"agent {agent_id}: ledger {format_rupiah(ledger)}, available {format_rupiah(available)}")
+            print(f"agent {agent_id}: ledger {rupiah_text(ledger)}, available {rupiah_text(available)}")
         return 0
     if args.agent_command in ("block", "unblock"):
         await db.unit(lambda tx: accounts.set_agent_blocked(tx, agent_id, args.agent_command == "block"))

@@ -16,6 +16,7 @@ from switch.ledger import accounts, money
 from switch.ops.config import parse_config, sample_config
 from switch.ops.logging import configure_logging
 from switch.ops.metrics import Metrics
+from switch.ops.text import rupiah_text
 
 AGENT, TERMINAL, AGENT_NAME = "DEMO00000000001", "DEMO0001", "WARUNG BU SRI (DEMO)"
 DEPOSIT_RUPIAH = 5_000_000
@@ -128,10 +129,6 @@ def print_summary(console: Console, outcomes, before: int, after: int, books: li
     table.add_column("books")
     table.add_column("time", justify="right")
     approved = sum(1 for _, ok in outcomes if ok)
-    table.add_row(str(len(outcomes)), str(approved), rupiah(before), rupiah(after),
+    table.add_row(str(len(outcomes)), str(approved), rupiah_text(before), rupiah_text(after),
                   "balanced" if not books else "; ".join(books), f"{seconds:.1f} s")
     console.print(table)
-
-
-def rupiah(minor: int) -> str:
-    return "Rp " + f"{minor // 100:,}".replace(",", ".")

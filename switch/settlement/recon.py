@@ -16,7 +16,9 @@ from typing import Any, Iterable, Iterator
 from switch.ledger.calendar import date_state
 
 from .files import Control, RcnLine, SettlementFileError, ctl_beside, read_ctl, read_rcn
-from .settle import build_day, rupiah_text, wide_console
+from switch.ops.text import rupiah_text
+
+from .settle import build_day, wide_console
 
 MATCHED, ONLY_SWITCH, ONLY_BANK, DIFFERS = "matched", "only-at-switch", "only-at-bank", "amount-differs"
 KINDS = (MATCHED, ONLY_SWITCH, ONLY_BANK, DIFFERS)

@@ -29,6 +29,7 @@ from switch.ledger.storage import Database, Tx
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
 from switch.ops.admin import AdminError
+from switch.ops.text import rupiah_text
 from switch.wire import CodecError, Message
 from switch.wire.field48 import (NONTAGLIS, NONTAGLIS_LEN, POSTPAID, POSTPAID_BILL_LEN, POSTPAID_HEAD_LEN,
                                  PREPAID, PREPAID_LEN, PREPAID_SALE_LEN, REF_LEN, NontaglisInfo, PostpaidInfo,
@@ -524,12 +525,6 @@ def wide_console(stderr: bool = False):
     from rich.console import Console
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr) if stream.isatty() else Console(stderr=stderr, width=160)
-
-
-def rupiah_text(minor: int) -> str:
-    whole, cents = divmod(abs(minor), 100)
-    text = f"{whole:,}".replace(",", ".")
-    return ("-" if minor < 0 else "") + "Rp " + text + (f",{cents:02d}" if cents else "")
 
 
 def print_settlement(result: dict) -> int:

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 from switch.ledger.money import agent_account
 from switch.ledger.storage import Database
 
-from .settle import rupiah_text, wide_console
+from switch.ops.text import rupiah_text
+
+from .settle import wide_console
 
 KIND_NAMES = {"topup": "topup", "debit": "payment", "credit_back": "reversal", "commission": "commission"}
 DEFAULT_ZONE = "Asia/Jakarta"
