@@ -1,7 +1,6 @@
 """ppob-bank-sim: options, the customers table, and a real process answering over loopback."""
 import asyncio
 import signal
-import socket
 import sys
 
 import pytest
@@ -9,6 +8,7 @@ import pytest
 from bank_sim.book import Book
 from bank_sim.cli import main
 from tests.bank_sim.hi_client import HiClient, Messages
+from tests.support.processes import free_port
 
 
 @pytest.mark.parametrize("argv", [
@@ -28,12 +28,6 @@ def test_list_customers_prints_every_example_and_exits_0(capsys):
     out = capsys.readouterr().out
     for scenario, customer in Book.generate(11, 50).examples().items():
         assert scenario in out and customer in out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def connect_with_retry(port: int, framing: str) -> HiClient:

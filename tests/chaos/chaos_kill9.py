@@ -19,7 +19,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from switch.wire import HI, FrameReader, Message, decode, encode, frame
 from switch.wire.field48 import build_response, parse_request
 from tests.support.bank_answers import good_bank, prepaid
 from tests.support.peers import KEY, ContractTerminal, echo_response, now_f7
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = {"AGT000000000001": 50_000_000_00, "AGT000000000002": 15_000_000_00}  # the second runs dry
@@ -226,12 +226,6 @@ class ChaosTerminal:
 
 
 # ---- one iteration -----------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @dataclass
 class Iteration:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -59,12 +58,6 @@ async def shop(start_switch, tmp_path):
 
 
 # ---- subprocesses ---------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def command(name: str) -> list[str]:
     """The installed console script beside this interpreter, or `python -m` its module."""

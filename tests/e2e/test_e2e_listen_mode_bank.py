@@ -6,7 +6,8 @@ import re
 
 from bank_sim.book import Book
 from terminal_sim.client import TerminalClient
-from tests.e2e.conftest import SEED, SIZE, free_port
+from tests.e2e.conftest import SEED, SIZE
+from tests.support.processes import free_port
 from tests.support.harness import AGENT, TERMINAL, bank, wait_until
 from tests.support.peers import KEY
 

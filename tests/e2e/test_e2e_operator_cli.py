@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from switch.ops.config import sample_config
-from tests.e2e.conftest import free_port, run
+from tests.e2e.conftest import run
+from tests.support.processes import free_port
 
 
 class Operator:

@@ -14,7 +14,8 @@ import pytest
 from bank_sim.book import Book
 from switch.ops.config import sample_config
 from terminal_sim.receipt import WIDTH
-from tests.e2e.conftest import SEED, SHARES, SIZE, Programs, free_port, run, wait_for_text, wait_ready
+from tests.e2e.conftest import SEED, SHARES, SIZE, Programs, run, wait_for_text, wait_ready
+from tests.support.processes import free_port
 
 AGENT, TERMINAL, DEPOSIT = "AGT001", "T0000001", 2_000_000
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from switch.ops.http import OpsHttpServer
 from switch.ops.metrics import METRIC_NAMES, Metrics
+from tests.support.processes import free_port
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROM_DIR = DEPLOY / "prometheus"
@@ -145,12 +145,6 @@ def test_the_systemd_unit_runs_serve_as_ppob_and_drains_on_sigterm():
 
 
 # --- a real Prometheus scraping a real OpsHttpServer ----------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def api(port: int, path: str, **params: str) -> dict:
     url = f"http://127.0.0.1:{port}/api/v1/{path}?{urllib.parse.urlencode(params)}"

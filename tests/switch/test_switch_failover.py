@@ -4,23 +4,17 @@ payments, while reversals and advices wait for the bank that had the original. B
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from switch.ledger import txns
 from tests.support.bank_answers import good_bank
 from tests.support.harness import bank, wait_until
 from tests.support.peers import ScriptedBank
+from tests.support.processes import free_port
 
 CUSTOMER = "532110000123"
 AMOUNT = 100_000_00
 DEPOSIT = 10_000_000_00
 FAST_ECHO = {"echo_interval_s": 0.3, "echo_misses": 2}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def asked(peer: ScriptedBank, mti: str = "0200", proc: str | None = None) -> list:

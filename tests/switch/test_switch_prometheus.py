@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -16,14 +15,9 @@ import pytest
 from tests.support.bank_answers import good_bank
 from tests.support.harness import bank, wait_until
 from tests.support.peers import ScriptedBank
+from tests.support.processes import free_port
 
 PROMETHEUS = shutil.which("prometheus")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def query(port: int, promql: str) -> float | None:
