@@ -62,7 +62,7 @@ class SwitchApp:
         await self.db.open()
         calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
-        stans = StanAllocator(self.db, lambda: calendar.current)
+        stans = StanAllocator(self.db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
         self.svc = svc = Services(config=cfg, db=self.db, router=Router(links), calendar=calendar,

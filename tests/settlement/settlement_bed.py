@@ -214,7 +214,7 @@ async def bed_factory(tmp_path):
         config = config_for(tmp_path, ports)
         calendar = BusinessCalendar(db, config.switch.timezone, config.switch.cutover)
         await calendar.load()
-        stans = StanAllocator(db, lambda: calendar.current)
+        stans = StanAllocator(db)
         links = [BankLink(b, next_stan=stans.source(b.id)) for b in config.banks]
         svc = Services(config=config, db=db, router=Router(links), calendar=calendar, stans=stans)
         bed = Bed(svc, banks, answers, links)
