@@ -180,8 +180,7 @@ class SwitchApp:
         self.metrics.frame_rejected("terminal", reason)
 
     def _shed(self, reason: Shed) -> None:
-        if self.metrics is not None:
-            self.metrics.overload_shed(reason.value)
+        self.metrics.overload_shed(reason.value)
 
     def _bank_busy(self, link: BankLink) -> None:
         if self._quiet.allow(link.id):

@@ -212,6 +212,9 @@ class NullMetrics(Metrics):
     def mac_failure(self) -> None:
         pass
 
+    def overload_shed(self, reason: str) -> None:
+        pass
+
     def ops_flag(self, kind: str) -> None:
         pass
 
