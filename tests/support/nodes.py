@@ -1,4 +1,4 @@
-"""Several switch nodes as real processes (`python -m switch.ops.cli serve`) on one fresh PostgreSQL
+"""Several switch nodes as real processes (`python -m switch.cli serve`) on one fresh PostgreSQL
 database, and Debian's HAProxy in front of them with the configuration shipped in deploy/haproxy/."""
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class Node:
     async def start(self) -> None:
         out = open(self.log, "ab")
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(self.config),
+            sys.executable, "-m", "switch.cli", "serve", "--config", str(self.config),
             stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(ROOT)})
         out.close()
 
@@ -105,7 +105,7 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
 
     def write(self) -> None:
-        from switch.ops.config import sample_config
+        from switch.config import sample_config
         for n in range(1, self.count + 1):
             terminal_port, ops_port = free_port(), free_port()
             config = self.workdir / f"node{n}.toml"
