@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.ops.config import sample_config
+from switch.config import sample_config
 from terminal_sim.client import TerminalClient
 from terminal_sim.journal import Journal
 from tests.e2e.conftest import command, clean_env, run

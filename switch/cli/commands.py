@@ -171,7 +171,7 @@ async def _terminal_list(args: argparse.Namespace, db: Any) -> int:
 
 async def handed_over(args: argparse.Namespace, db: Any) -> int:
     """cutover and settle run inside the running switch; this waits for its answer."""
-    from switch.ops.admin import AdminError, submit
+    from switch.admin import AdminError, submit
     payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
     try:
         # a million-payment day settles in well under a minute; leave room on a loaded machine

@@ -14,8 +14,8 @@ from datetime import date
 from importlib import metadata
 from typing import Any, AsyncIterator
 
-from switch.ops.commands import CommandFailed
-from switch.ops.config import Config, ConfigError, load_config
+from switch.cli.commands import CommandFailed
+from switch.config import Config, ConfigError, load_config
 from switch.ops.text import rupiah_text
 
 
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from switch.ops.demo import run_demo
+            from switch.cli.demo import run_demo
             return run_demo(keep=args.keep)
         config = load_config(getattr(args, "config", None))
         if args.command == "serve":
@@ -271,7 +271,7 @@ async def database(config: Config) -> AsyncIterator[Any]:
 
 
 async def run_admin(args: argparse.Namespace, config: Config) -> int:
-    from switch.ops.commands import agent_command, handed_over, terminal_command
+    from switch.cli.commands import agent_command, handed_over, terminal_command
     bank = getattr(args, "bank", None)
     if bank is not None and bank not in [b.id for b in config.banks]:
         raise UsageError(f"{args.command}: unknown bank {bank} (--bank; configured: "
