@@ -30,8 +30,15 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int] 
     return "\n".join(lines)
 
 
+def operator_of(args: argparse.Namespace) -> Any:
+    """Who runs this command, for the audit trail: --operator, else the OS user."""
+    from switch.ledger.audit import AuditSource, os_user
+    from switch.ledger.operations import Operator
+    return Operator(getattr(args, "operator", None) or os_user(), AuditSource.CLI)
+
+
 async def agent_command(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import accounts
+    from switch.ledger import accounts, operations
     if args.agent_command == "add":
         return await _agent_add(args, db)
     if args.agent_command == "list":
@@ -44,7 +51,10 @@ async def agent_command(args: argparse.Namespace, db: Any) -> int:
     if args.agent_command == "balance":
         return await _balance(args, db)
     if args.agent_command in ("block", "unblock"):
-        await db.unit(lambda tx: accounts.set_agent_blocked(tx, agent_id, args.agent_command == "block"))
+        try:
+            await operations.set_agent_blocked(db, operator_of(args), agent_id, args.agent_command == "block")
+        except ValueError as exc:
+            raise CommandFailed(str(exc))
         print(f"agent {agent_id} {args.agent_command}ed")
         return 0
     if args.agent_command == "statement":
@@ -54,9 +64,9 @@ async def agent_command(args: argparse.Namespace, db: Any) -> int:
 
 
 async def _agent_add(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import accounts
+    from switch.ledger import operations
     try:
-        await db.unit(lambda tx: accounts.add_agent(tx, args.agent_id, args.name, args.daily_limit))
+        await operations.add_agent(db, operator_of(args), args.agent_id, args.name, args.daily_limit)
     except ValueError as exc:
         raise CommandFailed(str(exc))
     limit = f", daily limit {rupiah_text(args.daily_limit)}" if args.daily_limit else ""
@@ -65,18 +75,18 @@ async def _agent_add(args: argparse.Namespace, db: Any) -> int:
 
 
 async def _topup(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import money
+    from switch.ledger import money, operations
     agent_id, amount, ref = args.agent_id, args.amount, args.ref
     try:
-        applied = await db.unit(lambda tx: money.topup(tx, agent_id, amount, ref))
+        done = await operations.topup(db, operator_of(args), agent_id, amount, ref)
     except money.BalanceCapExceeded as exc:
         raise CommandFailed(f"agent {agent_id}: a topup of {rupiah_text(amount)} would take the balance"
                             f" {rupiah_text(exc.balance)} past the maximum {rupiah_text(money.MAX_BALANCE)};"
                             " nothing changed")
     except ValueError as exc:
         raise CommandFailed(str(exc))
-    ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
-    if applied:
+    ledger, available = done.ledger, done.available
+    if done.applied:
         print(f"agent {agent_id}: topped up {rupiah_text(amount)} (ref {ref});"
               f" balance {rupiah_text(ledger)}, available {rupiah_text(available)}")
         return 0
@@ -129,25 +139,21 @@ async def _agent_list(args: argparse.Namespace, db: Any) -> int:
 
 
 async def terminal_command(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import accounts
+    from switch.ledger import operations
     if args.terminal_command == "list":
         return await _terminal_list(args, db)
-    terminal_id = args.terminal_id
-    if args.terminal_command == "add":
-        try:
-            key = await db.unit(lambda tx: accounts.add_terminal(tx, terminal_id, args.agent, args.key))
-        except ValueError as exc:
-            raise CommandFailed(str(exc))
-        print(key)
-        return 0
-    if await db.read(lambda tx: accounts.get_terminal(tx, terminal_id)) is None:
-        raise CommandFailed(f"terminal {terminal_id}: no such terminal")
-    if args.terminal_command == "rekey":
-        key = await db.unit(lambda tx: accounts.rekey_terminal(tx, terminal_id, args.key))
-        print(key)   # printed this once; the old key is refused from the terminal's next message
-        return 0
-    await db.unit(lambda tx: accounts.set_terminal_blocked(tx, terminal_id,
-                                                           args.terminal_command == "block"))
+    terminal_id, who = args.terminal_id, operator_of(args)
+    try:
+        if args.terminal_command == "add":
+            print(await operations.add_terminal(db, who, terminal_id, args.agent, args.key))
+            return 0
+        if args.terminal_command == "rekey":
+            # printed this once; the old key is refused from the terminal's next message
+            print(await operations.rekey_terminal(db, who, terminal_id, args.key))
+            return 0
+        await operations.set_terminal_blocked(db, who, terminal_id, args.terminal_command == "block")
+    except ValueError as exc:
+        raise CommandFailed(str(exc))
     print(f"terminal {terminal_id} {args.terminal_command}ed")
     return 0
 
@@ -172,10 +178,11 @@ async def _terminal_list(args: argparse.Namespace, db: Any) -> int:
 async def handed_over(args: argparse.Namespace, db: Any) -> int:
     """cutover and settle run inside the running switch; this waits for its answer."""
     from switch.admin import AdminError, submit
-    payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    payload: dict = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    who = operator_of(args)
     try:
         # a million-payment day settles in well under a minute; leave room on a loaded machine
-        result = await submit(db, args.command, payload, timeout_s=600.0)
+        result = await submit(db, args.command, payload, timeout_s=600.0, actor=who.actor, source=who.source)
     except AdminError as exc:
         raise CommandFailed(str(exc))
     if args.command == "cutover":

@@ -112,11 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
     recon.add_argument("--date", type=date_arg, required=True, help="the business date, YYYY-MM-DD")
     recon.add_argument("--file", required=True, help="the bank's RCN file (its CTL file is read from beside it)")
     recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV here (default: none)")
+    audit = _with_config(commands.add_parser("audit", help="who changed money or access, when, what"))
+    audit.add_argument("--from", dest="date_from", type=date_arg, required=True,
+                       help="first day, YYYY-MM-DD (inclusive)")
+    audit.add_argument("--to", dest="date_to", type=date_arg, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
     return parser
 
 
 def _with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
     sub.add_argument("--config", metavar="FILE", help="the switch's TOML file (default: $PPOB_CONFIG)")
+    sub.add_argument("--operator", type=text_arg, metavar="NAME",
+                     help="who does this, for the audit trail (default: the OS user)")
     return sub
 
 
@@ -286,6 +293,9 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
         if args.command == "recon":
             from switch.settlement.recon import recon_command
             return await recon_command(db, config, args)
+        if args.command == "audit":
+            from switch.cli.audit_report import audit_command
+            return await audit_command(db, config, args)
     raise CommandFailed(f"unknown command {args.command}")
 
 
