@@ -176,11 +176,55 @@ async def measure_relay(bed: Bed) -> dict[str, Phase]:
 
 
 async def measure_server(bed: Bed, pid: int, port: int, label: str) -> dict[str, Phase]:
-    out = {"inquiry": await bed.load(pid, port, "inquiry", label),
-           "payment": await bed.load(pid, port, "payment", label)}
+    out = {"inquiry": await bed.load(pid, port, "inquiry", label)}
+    async with Profile(bed.args.profile if label != "relay" else None, pid, label, bed.args.seconds):
+        out["payment"] = await bed.load(pid, port, "payment", label)
     if bed.args.rate:
         out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate)
     return out
+
+
+class Profile:
+    """py-spy on the server process during a measurement; prints where its time goes."""
+
+    def __init__(self, folder: str | None, pid: int, label: str, seconds: float) -> None:
+        self.out = Path(folder) / f"{label}-payments.txt" if folder else None
+        self.pid, self.seconds = pid, seconds
+
+    async def __aenter__(self) -> None:
+        if self.out:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.spy = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
+                "raw", "--threads", "--nonblocking", "--rate", "200", "--duration", str(int(self.seconds + 1)),
+                "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def __aexit__(self, *exc) -> None:
+        if self.out:
+            await self.spy.wait()
+            print(f"profile {self.out}:")
+            print("\n".join(summarize(self.out.read_text())))
+
+
+def summarize(raw: str, top: int = 40) -> list[str]:
+    """Inclusive share of samples per function (each counted once per stack), busiest first."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        if any("epoll_wait" in f or "select (selectors" in f or "_worker (concurrent" in f and f is frames[-1]
+               for f in frames[-1:]):
+            continue   # idle
+        total += n
+        for name in {f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" if " (" in f else f
+                     for f in frames}:
+            inclusive[name] = inclusive.get(name, 0) + n
+    busiest = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return [f"  {n / total:6.1%}  {name}" for name, n in busiest] if total else ["  (no samples)"]
 
 
 class SwitchUnderTest:
@@ -340,6 +384,7 @@ def main() -> None:
                         help=f"PostgreSQL server to create a throw-away database on ({DEFAULT_PG}); 'none' skips")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="run the whole table this many times")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the switch during the payment measurement")
     parser.add_argument("--soak", type=int, metavar="N", help="instead: N payments on SQLite, RSS printed")
     parser.add_argument("--soak-every", type=int, default=100_000)
     args = parser.parse_args()
