@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
 from switch.ledger.storage import open_database  # noqa: E402
-from switch.ops.config import sample_config  # noqa: E402
+from switch.config import sample_config  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -246,7 +246,7 @@ class SwitchUnderTest:
             banks=[{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{self.bed.bank_port}",
                     "products": ["PLNPST", "PLNPRA", "PLNNTL"]}]))
         await self._provision()
-        self.process = await spawn(sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(config),
+        self.process = await spawn(sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
                                    log=folder / "switch.log")
         await wait_port(self.port, self.process)
         await asyncio.sleep(1.0)   # the bank link comes up

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, AsyncIterator
 
-from switch.ops.config import Config, ConfigError, load_config
+from switch.config import Config, ConfigError, load_config
 from switch.ops.text import rupiah_text
 
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from switch.ops.demo import run_demo
+            from switch.cli.demo import run_demo
             return run_demo(keep=args.keep)
         config = load_config(getattr(args, "config", None))
         if args.command == "serve":
@@ -293,7 +293,7 @@ async def terminal_command(args: argparse.Namespace, db: Any) -> int:
 
 async def handed_over(args: argparse.Namespace, db: Any) -> int:
     """cutover and settle run inside the running switch; this waits for its answer."""
-    from switch.ops.admin import AdminError, submit
+    from switch.admin import AdminError, submit
     payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
     try:
         # a million-payment day settles in well under a minute; leave room on a loaded machine
