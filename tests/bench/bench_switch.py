@@ -73,9 +73,10 @@ async def wait_port(port: int, process: asyncio.subprocess.Process, timeout: flo
             await asyncio.sleep(0.1)
 
 
-async def spawn(*args: str, log: Path | None = None) -> asyncio.subprocess.Process:
+async def spawn(*args: str, log: Path | None = None, root: Path = ROOT) -> asyncio.subprocess.Process:
     out = open(log, "ab") if log else asyncio.subprocess.DEVNULL
-    return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, env=ENV)
+    return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out,
+                                                env={**ENV, "PYTHONPATH": str(root)})
 
 
 async def stop(process: asyncio.subprocess.Process | None) -> None:
@@ -230,8 +231,8 @@ def summarize(raw: str, top: int = 40) -> list[str]:
 class SwitchUnderTest:
     """`ppob-switch serve` as a process on a fresh database, provisioned with the bench terminals."""
 
-    def __init__(self, bed: Bed, database: str, label: str) -> None:
-        self.bed, self.database, self.label = bed, database, label
+    def __init__(self, bed: Bed, database: str, label: str, root: Path = ROOT) -> None:
+        self.bed, self.database, self.label, self.root = bed, database, label, root
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
 
@@ -247,7 +248,7 @@ class SwitchUnderTest:
                     "products": ["PLNPST", "PLNPRA", "PLNNTL"]}]))
         await self._provision()
         self.process = await spawn(sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
-                                   log=folder / "switch.log")
+                                   log=folder / "switch.log", root=self.root)
         await wait_port(self.port, self.process)
         await asyncio.sleep(1.0)   # the bank link comes up
         return self
@@ -344,6 +345,8 @@ async def bench(args: argparse.Namespace) -> None:
         try:
             if args.soak:
                 return await soak(bed, args)
+            if args.against:
+                return await against(bed, args)
             results: dict[str, dict[str, Phase]] = {}
             for _ in range(args.repeat):
                 results["relay"] = await measure_relay(bed)
@@ -359,6 +362,31 @@ async def bench(args: argparse.Namespace) -> None:
                 print("\n".join(table(results, args.rate)), flush=True)
         finally:
             await stop(bed.bank)
+
+
+async def against(bed: Bed, args: argparse.Namespace) -> None:
+    """This tree's switch and another's (e.g. the commit before a change) on SQLite, loaded at the same
+    time by two load generators: on a shared machine only such a paired comparison says what a change
+    bought. CPU per request is the figure to read; the rates share the machine."""
+    trees = {"this": ROOT, "other": Path(args.against).resolve()}
+    seen: dict[str, list[Phase]] = {}
+    for n in range(args.repeat):
+        async with SwitchUnderTest(bed, f"sqlite:///{bed.folder}/this{n}.db", f"this{n}", trees["this"]) as a, \
+                SwitchUnderTest(bed, f"sqlite:///{bed.folder}/other{n}.db", f"other{n}", trees["other"]) as b:
+            for op in ("inquiry", "payment"):
+                pair = await asyncio.gather(*(bed.load(sw.process.pid, sw.port, op, name)
+                                              for name, sw in (("this", a), ("other", b))))
+                for p in pair:
+                    seen.setdefault(f"{p.label} {op}", []).append(p)
+                    print(f"  {p.label:5} {op:7}: {p.rate:7,.0f}/s  CPU {p.cpu_ms:.2f} ms each  p50 {p.p50_ms:.1f}"
+                          f"  p99 {p.p99_ms:.1f} ms  load {os.getloadavg()[0]:.1f}", flush=True)
+    for op in ("inquiry", "payment"):
+        mid = {}
+        for name in trees:
+            values = sorted(p.cpu_ms for p in seen[f"{name} {op}"])
+            mid[name] = values[len(values) // 2]
+        print(f"{op}: median CPU per request this {mid['this']:.2f} ms, other {mid['other']:.2f} ms "
+              f"({(mid['other'] - mid['this']) / mid['other']:+.0%} saved)")
 
 
 async def soak(bed: Bed, args: argparse.Namespace) -> None:
@@ -385,6 +413,7 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="run the whole table this many times")
     parser.add_argument("--profile", metavar="DIR", help="py-spy the switch during the payment measurement")
+    parser.add_argument("--against", metavar="TREE", help="instead: compare with the switch of another source tree")
     parser.add_argument("--soak", type=int, metavar="N", help="instead: N payments on SQLite, RSS printed")
     parser.add_argument("--soak-every", type=int, default=100_000)
     args = parser.parse_args()
