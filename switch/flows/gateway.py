@@ -10,11 +10,11 @@ import structlog
 from switch.ledger import accounts
 from switch.links.terminal_server import TerminalSession
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
-from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
 from .context import Services, TxnContext, run_steps
+from .malformed import MalformedLog, Outcome, answerable, kind_of
 
 log = structlog.get_logger("gateway")
 
@@ -38,6 +38,7 @@ def response_mti(mti: str) -> str | None:
 class TerminalGateway:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
+        self._malformed_log = MalformedLog()
 
     async def handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
         metrics = self.svc.metrics
@@ -50,10 +51,12 @@ class TerminalGateway:
             request = decode(raw, TI)
             malformed: CodecError | None = None
         except CodecError as exc:
-            request, malformed = salvage(raw, TI), exc
-            if request is None or response_mti(request.mti) is None:
-                log.warning("terminal_message_unreadable", peer=session.peer, error=str(exc))
+            readable = answerable(raw)
+            self._malformed(session, exc, Outcome.CLOSED if readable is None else Outcome.ANSWERED)
+            if readable is None:  # the sender could not match an answer: do not leave it waiting
+                session.close()
                 return None
+            request, malformed = readable, exc
         if response_mti(request.mti) is None:
             log.info("terminal_response_ignored", peer=session.peer, mti=request.mti)
             return None
@@ -65,7 +68,6 @@ class TerminalGateway:
         agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
         ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
-            log.warning("terminal_message_malformed", terminal=terminal.terminal_id, error=str(malformed))
             ctx.decline("30")
         elif not verify_decoded(request, raw, terminal.key):
             self._count_mac_failure()
@@ -160,8 +162,15 @@ class TerminalGateway:
         log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc)
         try:
             return encode(response, TI)
-        except CodecError:
+        except CodecError:  # cannot be answered: do not leave the sender waiting
+            session.close()
             return None
+
+    def _malformed(self, session: TerminalSession, error: CodecError, outcome: Outcome) -> None:
+        kind = kind_of(error)
+        if self.svc.metrics is not None:
+            self.svc.metrics.terminal_malformed_frame(kind.value, outcome.value)
+        self._malformed_log.frame(kind, outcome, error, peer=session.peer)
 
     def _count_mac_failure(self) -> None:
         if self.svc.metrics is not None:

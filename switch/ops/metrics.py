@@ -25,6 +25,9 @@ from prometheus_client import (
 
 INTERFACES = ("terminal", "bank")
 SAF_KINDS = ("reversal", "advice")
+# An undecodable terminal frame (switch.flows.malformed's Kind and Outcome).
+MALFORMED_KINDS = ("mti", "bitmap", "field", "message")
+MALFORMED_OUTCOMES = ("answered", "closed")
 # A business date's settlement towards one bank (switch.settlement.settle's names): settled (0510 00),
 # disputed (0510 95), refused (another 0510 code), unsent (no 0510 came); open/closed before settling.
 SETTLEMENT_STATES = ("open", "closed", "unsent", "settled", "disputed", "refused")
@@ -52,6 +55,9 @@ _FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("gauge", "settlement_state", "1 for the settlement state of the latest business date",
      ("bank", "state")),
     ("counter", "frames_rejected", "Frames refused before processing", ("interface", "reason")),
+    ("counter", "terminal_malformed_frames",
+     "Terminal frames that did not decode, by what was unreadable and what the switch did",
+     ("kind", "outcome")),
     ("counter", "mac_failures", "Terminal requests with a missing or wrong MAC", ()),
     ("counter", "ops_flags", "Cases flagged to operations", ("kind",)),
     ("gauge", "business_date", "The open business date (label), always 1", ("date",)),
@@ -84,6 +90,9 @@ class Metrics:
             extra = {"buckets": LATENCY_BUCKETS} if kind == "histogram" else {}
             self._m[name] = types[kind](f"ppob_{name}", doc, labels, registry=self.registry, **extra)
         self._settlement_states: dict[str, set[str]] = {}
+        for kind in MALFORMED_KINDS:  # every series exists from the start (at 0), so rates and
+            for outcome in MALFORMED_OUTCOMES:  # a harness comparing before/after see it at once
+                self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -111,6 +120,13 @@ class Metrics:
         """A frame refused before processing; reason is a short fixed word (too_long, decode, stall...)."""
         _check(interface, INTERFACES, "interface")
         self._m["frames_rejected"].labels(interface=interface, reason=reason).inc()
+
+    def terminal_malformed_frame(self, kind: str, outcome: str) -> None:
+        """A terminal frame that did not decode. kind: mti, bitmap, field, message (what was
+        unreadable); outcome: answered (30, or 58 to an unknown terminal) or closed."""
+        _check(kind, MALFORMED_KINDS, "kind")
+        _check(outcome, MALFORMED_OUTCOMES, "outcome")
+        self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome).inc()
 
     def mac_failure(self) -> None:
         self._m["mac_failures"].inc()
