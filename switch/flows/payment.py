@@ -6,13 +6,14 @@ import structlog
 
 from switch.ledger import money, txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import CodecError
 from switch.wire.field48 import PREPAID, parse_response
 
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
 from .common import check_fields, parse_product, record
-from .context import GO, STOP, Services, TxnContext
+from .context import GO, STOP, TxnContext
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")
@@ -64,8 +65,10 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
             await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
             return refused.rc
-        await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
-                                bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields)
+        if not await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
+                                       bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields):
+            # taken for a dead node's and forgotten by a survivor: the hold must not stay
+            raise RuntimeError(f"payment {ctx.txn_id} was taken over before its hold")
         return None
 
     refused = await svc.db.unit(work)

@@ -9,12 +9,13 @@ import structlog
 
 from switch.ledger import txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import Message
 from switch.wire.field48 import PREPAID
 
 from .bank import repeat_message
 from .common import check_fields, parse_product, record, wait_finished
-from .context import GO, Services, TxnContext
+from .context import GO, TxnContext
 from .status import find_original
 
 log = structlog.get_logger("flows.reversal")
@@ -30,6 +31,8 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
         return ctx.decline("12")
     if original.response is None:  # still with the bank: its outcome decides what there is to reverse
         original = await wait_finished(original, svc)
+        if original is None:  # its node died before anything moved: there is nothing to reverse
+            return ctx.decline("25")
     ctx.business_date = original.business_date or ctx.business_date
     if original.state in ALREADY or original.state == "advising":
         ctx.rc = "00"  # nothing (more) to move: an earlier reversal or the decline took care of it

@@ -19,7 +19,7 @@ from bank_sim.book import Book  # noqa: E402
 from bank_sim.host import BankHost  # noqa: E402
 from switch.app import SwitchApp  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
-from switch.ops.demo import demo_config  # noqa: E402
+from switch.cli.demo import demo_config  # noqa: E402
 from switch.ops.logging import configure_logging  # noqa: E402
 from terminal_sim.load import run_load  # noqa: E402
 
@@ -69,7 +69,7 @@ async def provision(app: SwitchApp, terminals: int) -> list:
         async def work(tx, agent=agent, tid=tid):
             await accounts.add_agent(tx, agent, "BENCH", None)
             key = await accounts.add_terminal(tx, tid, agent, None)
-            await money.topup(tx, agent, 10_000_000_000_00, f"bench-{agent}")
+            await money.topup(tx, agent, money.MAX_TOPUP, f"bench-{agent}")
             return key
         key = await app.db.unit(work)
         specs.append((tid, agent, bytes.fromhex(key)))
