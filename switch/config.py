@@ -41,9 +41,9 @@ class TerminalsSection:
     max_connections: int = 2000               # terminal connections open at once, all addresses
     max_connections_per_address: int = 100   # from one source IP address
     max_in_flight: int = 2000                # requests being processed at once, whole switch
-    max_in_flight_per_terminal: int = 16     # per terminal (per connection before sign-on)
-    max_requests_per_s: float = 20           # per terminal, sustained (token bucket)
-    max_burst: int = 40                      # per terminal, the bucket's depth
+    max_in_flight_per_terminal: int = 32     # per terminal (per connection before sign-on)
+    max_requests_per_s: float = 50           # per terminal, sustained (token bucket)
+    max_burst: int = 100                     # per terminal, the bucket's depth
     abuse_close_after: int = 50              # refused requests in a row that close the connection
     max_unread_bytes: int = 262144           # answers the terminal has not read before it is closed
 
