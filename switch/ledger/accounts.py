@@ -125,3 +125,16 @@ async def list_terminals(tx: Tx, agent_id: str | None = None) -> list[Terminal]:
 async def set_terminal_blocked(tx: Tx, terminal_id: str, blocked: bool) -> None:
     if await tx.execute("UPDATE terminals SET blocked = ? WHERE terminal_id = ?", int(blocked), terminal_id) == 0:
         raise ValueError(f"unknown terminal {terminal_id}")
+
+
+async def rekey_terminal(tx: Tx, terminal_id: str, key_hex: str | None = None) -> str:
+    """Gives a terminal a new MAC key (a fresh random one when `key_hex` is None) and returns it as 32
+    upper-case hex characters; the old key stops working at once."""
+    if key_hex is None:
+        key_hex = secrets.token_bytes(16).hex()
+    if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
+        raise ValueError("terminal key must be 32 hex characters (16 bytes)")
+    key_hex = key_hex.upper()
+    if await tx.execute("UPDATE terminals SET mac_key = ? WHERE terminal_id = ?", key_hex, terminal_id) == 0:
+        raise ValueError(f"unknown terminal {terminal_id}")
+    return key_hex

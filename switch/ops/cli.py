@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub = with_config(terminal_cmds.add_parser(verb, help=what))
         sub.add_argument("terminal_id", type=terminal_id)
 
+    with_config(commands.add_parser("console", help="run the back-office web console until SIGTERM/SIGINT"))
+    user = commands.add_parser("user", help="users of the back-office console")
+    user_cmds = user.add_subparsers(dest="user_command", required=True, parser_class=Parser)
+    uadd = with_config(user_cmds.add_parser(
+        "add", help="add a console user; the password is read from stdin (never an argument)"))
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
+
     with_config(commands.add_parser("cutover", help="close the open business date now"))
     settle = with_config(commands.add_parser("settle", help="settle a closed business date with the banks"))
     settle.add_argument("--date", type=date_arg, required=True)
@@ -143,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(getattr(args, "config", None))
         if args.command == "serve":
             return run_serve(config)
+        if args.command == "console":
+            from backoffice.app import run_console
+            return run_console(config)
         return asyncio.run(run_admin(args, config))
     except ConfigError as exc:
         print(f"ppob-switch: configuration error: {exc}", file=sys.stderr)
@@ -222,6 +233,13 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
             return await agent_command(args, db, config)
         if args.command == "terminal":
             return await terminal_command(args, db)
+        if args.command == "user":
+            from backoffice.users_cli import UserCommandFailed, add_user
+            try:
+                print(await add_user(db, args.name, args.role))
+            except UserCommandFailed as exc:
+                raise CommandFailed(f"user add: {exc}")
+            return 0
         if args.command in ("cutover", "settle"):
             return await handed_over(args, db)
         if args.command == "recon":
