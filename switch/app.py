@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import structlog
 
-from switch.flows.context import Services
+from switch import admin
+from switch.config import Config
 from switch.flows.gateway import TerminalGateway
 from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
@@ -19,10 +20,10 @@ from switch.links.bank_link import BankLink
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalServer
-from switch.ops import admin
-from switch.ops.config import Config
-from switch.wire.field48 import PRODUCTS
+from switch.ops.metrics import Metrics, NullMetrics
+from switch.services import Services
 from switch.settlement import cutover
+from switch.wire.field48 import PRODUCTS
 
 log = structlog.get_logger("switch")
 
@@ -45,10 +46,10 @@ def age_s(iso: str | None) -> float:
 
 
 class SwitchApp:
-    def __init__(self, config: Config, *, metrics=None) -> None:
+    def __init__(self, config: Config, *, metrics: Metrics | None = None) -> None:
         self.config = config
         self.node_id = config.switch.node_id or f"{socket.gethostname()}:{config.terminals.listen}"
-        self.metrics = metrics
+        self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.db: Database | None = None
         self.svc: Services | None = None
         self._background: list[asyncio.Task] = []
@@ -61,7 +62,7 @@ class SwitchApp:
         await self.db.open()
         calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
-        stans = StanAllocator(self.db, lambda: calendar.current)
+        stans = StanAllocator(self.db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
         self.svc = svc = Services(config=cfg, db=self.db, router=Router(links), calendar=calendar,
@@ -96,7 +97,7 @@ class SwitchApp:
         return {"cutover": lambda args: cutover.forced_cutover(self.svc), "settle": settle}
 
     async def _start_http(self) -> int | None:
-        if self.metrics is None:
+        if not self.metrics.exported:
             return None
         from switch.ops.http import OpsHttpServer
         self.http = OpsHttpServer(self.metrics, self.ready)
@@ -130,7 +131,7 @@ class SwitchApp:
         await cutover.scheduled_cutover(self.svc)
 
     async def _refresh_gauges(self) -> None:
-        if self.metrics is None:
+        if not self.metrics.exported:
             return
         rows = await self.db.read(lambda tx: tx.fetchall(
             "SELECT bank_id, kind, COUNT(*) AS n, MIN(created_at) AS oldest FROM saf WHERE state = 'pending'"
@@ -153,9 +154,8 @@ class SwitchApp:
     def _watch_links(self, links: list[BankLink]) -> None:
         for link in links:
             link.on_late.append(self._late_answer)
-            if self.metrics is not None:
-                link.on_state.append(lambda lnk, up: self.metrics.set_bank_link_up(lnk.id, up))
-                link.on_exchange.append(self._observe_bank)
+            link.on_state.append(lambda lnk, up: self.metrics.set_bank_link_up(lnk.id, up))
+            link.on_exchange.append(self._observe_bank)
 
     @staticmethod
     def _late_answer(link: BankLink, msg) -> None:
@@ -173,12 +173,10 @@ class SwitchApp:
                                      answer.get(39, "") if answer is not None else "none", seconds)
 
     def _frame_rejected(self, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.frame_rejected("terminal", reason)
+        self.metrics.frame_rejected("terminal", reason)
 
     def _connections(self, count: int) -> None:
-        if self.metrics is not None:
-            self.metrics.set_terminals_connected(count)
+        self.metrics.set_terminals_connected(count)
 
     # ---- stop --------------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -196,7 +194,7 @@ class SwitchApp:
         await self.terminals.close_all()
         for link in self.svc.router.links:
             await link.stop(sign_off=True)
-        if self.metrics is not None and hasattr(self, "http"):
+        if hasattr(self, "http"):
             await self.http.stop()
         await admin.stop_beating(self.db, self.node_id)
         await self.db.close()
@@ -217,7 +215,8 @@ class SwitchApp:
         return left
 
 
-async def serve(config: Config, metrics=None, stop_event: asyncio.Event | None = None) -> None:
+async def serve(config: Config, metrics: Metrics | None = None,
+                stop_event: asyncio.Event | None = None) -> None:
     app = SwitchApp(config, metrics=metrics)
     await app.start()
     await (stop_event or asyncio.Event()).wait()

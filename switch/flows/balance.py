@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 from switch.ledger import money
+from switch.services import Services
 
 from .common import check_fields, record
-from .context import GO, Services, TxnContext
+from .context import GO, TxnContext
 
 
 def balance_block(amount_type: str, amount: int) -> str:

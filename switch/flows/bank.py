@@ -3,10 +3,11 @@ comes back to the flow. Also the messages of store-and-forward (0400 reversal, 0
 from __future__ import annotations
 
 from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
+from switch.services import Services
 from switch.wire import Message
 from switch.wire.field48 import PREPAID
 
-from .context import Services, TxnContext
+from .context import TxnContext
 
 COPIED_TO_BANK = (3, 4, 12, 13, 18, 41, 42, 48, 49)
 KNOWN_RC = {"00", "05", "12", "13", "14", "25", "30", "51", "58", "61", "63", "68", "77", "88", "89",

@@ -8,10 +8,11 @@ import structlog
 
 from switch.ledger import txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import CodecError, Message
 from switch.wire.field48 import PRODUCTS, parse_request
 
-from .context import GO, STOP, Services, TxnContext, request_hash
+from .context import GO, STOP, TxnContext, request_hash
 
 log = structlog.get_logger("flows")
 

@@ -1,7 +1,6 @@
-"""What every participant works on: the services of the switch and the context of one request."""
+"""What every participant works on: the context of one request (the services are `switch.services`)."""
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -9,48 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from switch.ledger.accounts import Agent, Terminal
-from switch.ledger.calendar import BusinessCalendar
-from switch.ledger.storage import Database, Tx
+from switch.ledger.storage import Tx
 from switch.links.bank_link import BankLink
-from switch.links.router import Router
-from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalSession
-from switch.ops.config import Config
+from switch.services import Services
 from switch.wire import Message
 
 GO, STOP = True, False
 MAC_FIELDS = (64, 128)
-
-
-class InFlight:
-    """Transactions being worked on by this node: a retransmission waits on their event."""
-
-    def __init__(self) -> None:
-        self._events: dict[int, asyncio.Event] = {}
-
-    def begin(self, txn_id: int) -> None:
-        self._events[txn_id] = asyncio.Event()
-
-    def end(self, txn_id: int) -> None:
-        event = self._events.pop(txn_id, None)
-        if event:
-            event.set()
-
-    def event(self, txn_id: int) -> asyncio.Event | None:
-        return self._events.get(txn_id)
-
-
-@dataclass
-class Services:
-    config: Config
-    db: Database
-    router: Router
-    calendar: BusinessCalendar
-    stans: StanAllocator
-    metrics: Any = None
-    node_id: str = ""
-    inflight: InFlight = field(default_factory=InFlight)
-    saf_wake: Callable[[str], None] = lambda bank_id: None
 
 
 Money = Callable[[Tx], Awaitable[Any]]

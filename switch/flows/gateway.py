@@ -3,18 +3,18 @@ checks the MAC and the sign-on, picks the flow, runs its participants and signs 
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
 
 import structlog
 
 from switch.ledger import accounts
 from switch.links.terminal_server import TerminalSession
+from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
 from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
-from .context import Services, TxnContext, run_steps
+from .context import TxnContext, run_steps
 
 log = structlog.get_logger("gateway")
 
@@ -40,8 +40,7 @@ class TerminalGateway:
         self.svc = svc
 
     async def handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
-        metrics = self.svc.metrics
-        with metrics.in_flight("terminal") if metrics is not None else nullcontext():
+        with self.svc.metrics.in_flight("terminal"):
             return await self._handle(session, raw)
 
     async def _handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
@@ -164,8 +163,7 @@ class TerminalGateway:
             return None
 
     def _count_mac_failure(self) -> None:
-        if self.svc.metrics is not None:
-            self.svc.metrics.mac_failure()
+        self.svc.metrics.mac_failure()
 
     def _observe(self, ctx: TxnContext, response: Message, started: float) -> None:
         elapsed = time.monotonic() - started
@@ -174,7 +172,6 @@ class TerminalGateway:
                  network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
                  customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, rc=response.get(39),
                  latency_ms=round(elapsed * 1000, 1), **{k: v for k, v in ctx.log.items() if k != "inquiry"})
-        if self.svc.metrics is not None:
-            self.svc.metrics.observe_request("terminal", req.mti, req.get(3) or req.get(70) or "",
-                                             ctx.product or "", ctx.bank.id if ctx.bank else "",
-                                             response.get(39) or "", elapsed)
+        self.svc.metrics.observe_request("terminal", req.mti, req.get(3) or req.get(70) or "",
+                                         ctx.product or "", ctx.bank.id if ctx.bank else "",
+                                         response.get(39) or "", elapsed)

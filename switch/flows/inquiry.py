@@ -6,12 +6,13 @@ import structlog
 
 from switch.ledger import txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import CodecError
 from switch.wire.field48 import NontaglisInfo, PostpaidInfo, parse_response
 
 from .bank import BankTimeout, LinkDown, ask, bank_request, terminal_rc
 from .common import check_fields, parse_product, record
-from .context import GO, Services, TxnContext
+from .context import GO, TxnContext
 
 log = structlog.get_logger("flows.inquiry")
 

@@ -6,13 +6,14 @@ import structlog
 
 from switch.ledger import money, txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import CodecError
 from switch.wire.field48 import PREPAID, parse_response
 
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
 from .common import check_fields, parse_product, record
-from .context import GO, STOP, Services, TxnContext
+from .context import GO, STOP, TxnContext
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")

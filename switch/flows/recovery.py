@@ -18,12 +18,11 @@ import structlog
 
 from switch.ledger import txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import Message
 
 from .bank import repeat_message, unanswered_follow_up
 from .common import answer_fields
-from .context import Services
-
 log = structlog.get_logger("recovery")
 
 

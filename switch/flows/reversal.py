@@ -9,12 +9,13 @@ import structlog
 
 from switch.ledger import txns
 from switch.ledger.storage import Tx
+from switch.services import Services
 from switch.wire import Message
 from switch.wire.field48 import PREPAID
 
 from .bank import repeat_message
 from .common import check_fields, parse_product, record, wait_finished
-from .context import GO, Services, TxnContext
+from .context import GO, TxnContext
 from .status import find_original
 
 log = structlog.get_logger("flows.reversal")

@@ -3,9 +3,10 @@ field 90, so the agent can print its receipt again or learn what became of a 68.
 from __future__ import annotations
 
 from switch.ledger import txns
+from switch.services import Services
 
 from .common import check_fields, record
-from .context import GO, Services, TxnContext
+from .context import GO, TxnContext
 
 PENDING = ("received", "sent", "reversing", "advising", "reversal_pending")
 

@@ -14,9 +14,9 @@ import structlog
 from switch.ledger import money, txns
 from switch.ledger.storage import Tx
 from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
+from switch.services import Services
 from switch.wire import Message
 
-from .context import Services
 from .recovery import sweep_stranded
 
 log = structlog.get_logger("store_forward")
@@ -156,7 +156,7 @@ class StoreAndForward:
         if not await self.svc.db.unit(lambda tx: apply(tx, item, answer)):
             return  # an answer to another attempt was applied first
         log.info("saf_answered", bank=item.bank_id, saf=item.saf_id, kind=item.kind, rc=rc, txn=item.txn_id)
-        if self.svc.metrics is not None and rc not in ("00", "25") and item.kind == "reversal":
+        if rc not in ("00", "25") and item.kind == "reversal":
             self.svc.metrics.ops_flag("reversal_refused")
 
 

@@ -1,13 +1,15 @@
 """Top-ups under four eyes: one operator enters the bank's reference and the amount, a different
 operator approves, and only then does money move — through money.topup, the same code as the CLI's
 `agent topup`, with the bank reference as the entry's ref (so a ref is never applied twice, whichever
-door it came through)."""
+door it came through). Each step writes its audit record in the same unit."""
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-from . import money
+from . import audit, money
+from .audit import AuditAction
+from .operations import Operator
 from .storage import DuplicateKey, Tx, utc_now
 
 
@@ -48,8 +50,9 @@ async def _ref_applied(tx: Tx, bank_ref: str) -> bool:
     return await tx.fetchval("SELECT 1 FROM entries WHERE kind = 'topup' AND ref = ?", bank_ref) is not None
 
 
-async def enter(tx: Tx, agent_id: str, amount: int, bank_ref: str, entered_by: str) -> int:
+async def enter(tx: Tx, agent_id: str, amount: int, bank_ref: str, who: Operator) -> int:
     """Records a top-up waiting for approval; returns its id. Nothing moves yet."""
+    entered_by = who.actor
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0 or amount % 100:
         raise TopupRefused("amount must be a positive whole number of rupiah", "amount")
     if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
@@ -57,12 +60,16 @@ async def enter(tx: Tx, agent_id: str, amount: int, bank_ref: str, entered_by: s
     if await _ref_applied(tx, bank_ref):
         raise TopupRefused(f"bank reference {bank_ref} was already applied", "bank_ref")
     try:
-        return await tx.fetchval(
+        request_id = await tx.fetchval(
             "INSERT INTO topup_requests (agent_id, amount, bank_ref, state, entered_by, entered_at)"
             " VALUES (?, ?, ?, 'pending', ?, ?) RETURNING request_id",
             agent_id, amount, bank_ref, entered_by, utc_now())
     except DuplicateKey:
         raise TopupRefused(f"bank reference {bank_ref} is already entered", "bank_ref") from None
+    await audit.record(tx, actor=who.actor, source=who.source, action=AuditAction.TOPUP_ENTER, subject=agent_id,
+                       before=None, after={"request": request_id, "amount": amount, "ref": bank_ref,
+                                           "state": RequestState.PENDING.value})
+    return request_id
 
 
 async def get(tx: Tx, request_id: int) -> TopupRequest | None:
@@ -94,15 +101,25 @@ async def _decide(tx: Tx, request_id: int, decided_by: str, state: RequestState)
     return request
 
 
-async def approve(tx: Tx, request_id: int, approved_by: str) -> TopupRequest:
+async def approve(tx: Tx, request_id: int, who: Operator) -> TopupRequest:
     """The second pair of eyes: the deposit is credited in this same unit. Raises TopupRefused (and
     the caller's unit then changes nothing) for one's own request, a decided one or an applied ref."""
-    request = await _decide(tx, request_id, approved_by, RequestState.APPROVED)
+    request = await _decide(tx, request_id, who.actor, RequestState.APPROVED)
+    before = await money.balances(tx, request.agent_id)
     if not await money.topup(tx, request.agent_id, request.amount, request.bank_ref):
         raise TopupRefused(f"bank reference {request.bank_ref} was already applied")
+    after = await money.balances(tx, request.agent_id)
+    await audit.record(tx, actor=who.actor, source=who.source, action=AuditAction.AGENT_TOPUP,
+                       subject=request.agent_id, before={"ledger": before[0], "available": before[1]},
+                       after={"ledger": after[0], "available": after[1], "amount": request.amount,
+                              "ref": request.bank_ref, "request": request_id, "entered_by": request.entered_by})
     return request
 
 
-async def reject(tx: Tx, request_id: int, rejected_by: str) -> TopupRequest:
+async def reject(tx: Tx, request_id: int, who: Operator) -> TopupRequest:
     """Nothing moves; the one who entered it may withdraw it too."""
-    return await _decide(tx, request_id, rejected_by, RequestState.REJECTED)
+    request = await _decide(tx, request_id, who.actor, RequestState.REJECTED)
+    await audit.record(tx, actor=who.actor, source=who.source, action=AuditAction.TOPUP_REJECT,
+                       subject=request.agent_id, before={"request": request_id, "state": "pending"},
+                       after={"request": request_id, "state": RequestState.REJECTED.value})
+    return request

@@ -264,6 +264,16 @@ async def reserve_block(tx: Tx, name: str, size: int) -> int:
     return int(last) - size + 1
 
 
+async def reserve_stans(tx: Tx, bank_id: str, size: int) -> int:
+    """Reserves `size` STANs towards `bank_id`; returns the first. One sequence per bank for ever
+    (never restarted by a business date or a calendar day), so no cutover can make a STAN repeat
+    within a day. A new sequence starts above what the per-date counters of older versions gave."""
+    name = f"stan:{bank_id}"
+    await tx.execute("INSERT INTO counters (name, value) SELECT ?, COALESCE(MAX(value), 0) FROM counters"
+                     " WHERE name LIKE ? ON CONFLICT DO NOTHING", name, f"{name}:%")
+    return await reserve_block(tx, name, size)
+
+
 async def flag(tx: Tx, txn_id: int | None, kind: str, detail: str) -> None:
     await tx.execute("INSERT INTO ops_flags (txn_id, kind, detail, created_at) VALUES (?,?,?,?)",
                      txn_id, kind, detail, now_iso())

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 
 import structlog
 
-from switch.ops.config import BankConfig
+from switch.config import BankConfig
 from switch.wire import (HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode,
                          encode, frame)
 

@@ -10,7 +10,7 @@ from typing import Awaitable, Callable
 
 import structlog
 
-from switch.ops.config import TerminalsSection
+from switch.config import TerminalsSection
 from switch.wire import (ConnectionClosed, FrameReader, FramingError, FrameTooLarge, IdleTimeout,
                          StallTimeout, frame)
 

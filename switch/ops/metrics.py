@@ -73,6 +73,8 @@ METRIC_NAMES: frozenset[str] = frozenset(
 class Metrics:
     """All the switch's metrics; `registry` also carries the process / platform / GC collectors."""
 
+    exported = True  # served on the ops HTTP endpoint
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
@@ -173,6 +175,66 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in Prometheus text format (content type prometheus_client.CONTENT_TYPE_LATEST)."""
         return generate_latest(self.registry)
+
+
+class NullMetrics(Metrics):
+    """Records nothing: what a switch without a metrics endpoint (tests, tools) is given, so callers
+    record unconditionally. Every public method of `Metrics` is overridden (a test checks it)."""
+
+    exported = False
+
+    def __init__(self) -> None:  # no registry, no collectors
+        pass
+
+    def observe_request(self, interface: str, mti: str, proc: str, product: str, bank: str,
+                        rc: str, seconds: float) -> None:
+        pass
+
+    @contextmanager
+    def in_flight(self, interface: str) -> Iterator[None]:
+        yield
+
+    def frame_rejected(self, interface: str, reason: str) -> None:
+        pass
+
+    def mac_failure(self) -> None:
+        pass
+
+    def ops_flag(self, kind: str) -> None:
+        pass
+
+    def terminal_connected(self) -> None:
+        pass
+
+    def terminal_disconnected(self) -> None:
+        pass
+
+    def set_terminals_connected(self, count: int) -> None:
+        pass
+
+    def set_bank_link_up(self, bank: str, up: bool) -> None:
+        pass
+
+    def set_bank_links_connected(self, bank: str, count: int) -> None:
+        pass
+
+    def bank_echo_answered(self, bank: str, at: float | None = None) -> None:
+        pass
+
+    def set_saf(self, bank: str, kind: str, pending: int, oldest_age_s: float) -> None:
+        pass
+
+    def set_holds(self, count: int, amount: int) -> None:
+        pass
+
+    def set_settlement_state(self, bank: str, state: str) -> None:
+        pass
+
+    def set_business_date(self, date: dt.date | str) -> None:
+        pass
+
+    def render(self) -> bytes:
+        return b""
 
 
 def _check(value: str, allowed: tuple[str, ...], label: str) -> None:

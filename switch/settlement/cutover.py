@@ -11,17 +11,18 @@ from datetime import date, datetime
 import structlog
 
 from switch.ledger import calendar as cal
+from switch.services import Services
 
 log = structlog.get_logger("cutover")
 
 
-async def close_business_date(svc, closing: str) -> str | None:
+async def close_business_date(svc: Services, closing: str) -> str | None:
     """Closes `closing` (if still open), tells every bank, returns the new open date or None."""
     opened, _ = await close_and_announce(svc, closing)
     return opened
 
 
-async def close_and_announce(svc, closing: str) -> tuple[str | None, dict[str, dict[str, str]]]:
+async def close_and_announce(svc: Services, closing: str) -> tuple[str | None, dict[str, dict[str, str]]]:
     """Closes `closing` if still open; returns (the new open date or None, each bank's 0810 codes
     per connection, {} for a bank with no link up)."""
     opened = await svc.db.unit(lambda tx: cal.close_date(tx, closing))
@@ -29,14 +30,13 @@ async def close_and_announce(svc, closing: str) -> tuple[str | None, dict[str, d
         return None, {}
     await svc.calendar.refresh()
     svc.calendar.pause(svc.config.switch.cutover_pause_s)
-    if getattr(svc, "metrics", None) is not None:
-        svc.metrics.set_business_date(svc.calendar.current)
+    svc.metrics.set_business_date(svc.calendar.current)
     banks = await announce(svc, closing)
     log.info("business_date_closed", closed=closing, opened=opened, banks=banks)
     return opened, banks
 
 
-async def announce(svc, closing: str) -> dict[str, dict[str, str]]:
+async def announce(svc: Services, closing: str) -> dict[str, dict[str, str]]:
     """0800/201 with field 15 = the closed date to every bank (all at once: one slow bank does not
     hold up the others)."""
     mmdd = closing[5:7] + closing[8:10]
@@ -53,7 +53,7 @@ async def announce(svc, closing: str) -> dict[str, dict[str, str]]:
     return banks
 
 
-async def forced_cutover(svc) -> dict:
+async def forced_cutover(svc: Services) -> dict:
     closing = await svc.calendar.refresh()
     opened, banks = await close_and_announce(svc, closing)
     return {"closed": closing, "opened": opened or svc.calendar.current, "banks": banks,
@@ -68,7 +68,7 @@ def scheduled_closing(open_date: str, now_local: datetime, cutover_time) -> str 
     return open_date if date.fromisoformat(open_date) <= today else None
 
 
-async def scheduled_cutover(svc) -> str | None:
+async def scheduled_cutover(svc: Services) -> str | None:
     current = await svc.calendar.refresh()
     closing = scheduled_closing(current, svc.calendar.local_now(), svc.calendar.cutover_time)
     if closing is None:

@@ -28,8 +28,9 @@ from switch.ledger.calendar import date_state
 from switch.ledger.storage import Database, Tx
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
-from switch.ops.admin import AdminError
+from switch.admin import AdminError
 from switch.ops.text import rupiah_text
+from switch.services import Services
 from switch.wire import CodecError, Message
 from switch.wire.field48 import (NONTAGLIS, NONTAGLIS_LEN, POSTPAID, POSTPAID_BILL_LEN, POSTPAID_HEAD_LEN,
                                  PREPAID, PREPAID_LEN, PREPAID_SALE_LEN, REF_LEN, NontaglisInfo, PostpaidInfo,
@@ -278,7 +279,7 @@ def outcome_of(rc: str | None) -> str:
     return {"00": SETTLED, "95": DISPUTED}.get(rc, REFUSED)
 
 
-async def send_totals(svc: Any, bank_id: str, control: Control) -> str | None:
+async def send_totals(svc: Services, bank_id: str, control: Control) -> str | None:
     """Sends the 0500; the 0510's field 39, or None when it could not be sent or was not answered."""
     link = svc.router.bank(bank_id)
     if link is None or not link.is_up:
@@ -426,7 +427,7 @@ async def check_closed(db: Database, business_date: str) -> None:
         raise AdminError(f"settle: business date {business_date} is still open")
 
 
-def banks_to_settle(svc: Any, bank: str | None) -> list[str]:
+def banks_to_settle(svc: Services, bank: str | None) -> list[str]:
     configured = [b.id for b in svc.config.banks]
     if bank is None:
         return configured
@@ -435,7 +436,7 @@ def banks_to_settle(svc: Any, bank: str | None) -> list[str]:
     return [bank]
 
 
-async def settle_bank(svc: Any, bank_id: str, business_date: str,
+async def settle_bank(svc: Services, bank_id: str, business_date: str,
                       progress: "ProgressBar | None" = None) -> dict[str, Any]:
     day = await build_day(svc.db, bank_id, business_date, svc.config.switch.settlement_dir,
                           shares_of(svc.config), progress)
@@ -444,8 +445,7 @@ async def settle_bank(svc: Any, bank_id: str, business_date: str,
     commissions = await post_commissions(svc.db, day)
     commissions["fee_income_posted_now"] = await svc.db.unit(lambda tx: post_day_fee_income(tx, day))
     recorded = await svc.db.unit(lambda tx: store_settlement(tx, day, rc, state))
-    if svc.metrics is not None:
-        svc.metrics.set_settlement_state(bank_id, recorded)
+    svc.metrics.set_settlement_state(bank_id, recorded)
     c = day.control
     pending = await unfinished(svc.db, bank_id, business_date)
     log.info("settlement", bank=bank_id, date=business_date, credits=c.paid_count, credits_amount=c.paid_amount,
@@ -457,7 +457,7 @@ async def settle_bank(svc: Any, bank_id: str, business_date: str,
             "pending": pending, "commissions": commissions, "files": day.files}
 
 
-async def settle_command(svc: Any, args: dict) -> dict:
+async def settle_command(svc: Services, args: dict) -> dict:
     """`ppob-switch settle --date D [--bank B]`, run inside the switch. AdminError (one line) for an
     open or unknown date or an unknown bank."""
     business_date = _valid_date(args.get("date"))

@@ -1,8 +1,12 @@
 """ISO 8583:1987 ASCII codec on pyiso8583, with the contract's stricter checks (§3).
 
 pyiso8583 does the layout; this module adds what it does not check: MTI digits, upper-case hex
-bitmaps, no empty secondary bitmap, fields outside the spec, digits in `n` fields, printable ASCII
+bitmaps, fields outside the spec, digits in `n` fields, printable ASCII
 in `an`/`ans` fields, digits in LL/LLL length prefixes. Every failure is a CodecError.
+
+An all-zero secondary bitmap (bit 1 set, no field 65-128) is read, not refused: some terminal
+libraries always send one. The decoded Message does not remember it, so encoding writes only the
+primary bitmap; a MAC is checked over the bytes as received (mac.verify_decoded).
 """
 from __future__ import annotations
 
@@ -84,13 +88,10 @@ def _decode(raw: bytes, spec: Spec) -> Message:
 
 
 def _check_bitmaps(raw: bytes, spec: Spec) -> None:
-    """Upper-case hex, a secondary bitmap only with a field 65-128, every field in the spec."""
+    """Upper-case hex bitmaps, every field in the spec (an empty secondary bitmap is accepted)."""
     numbers = _bitmap_fields(raw, 4, "p", 0)
     if 1 in numbers:
-        secondary = _bitmap_fields(raw, 20, "1", 64)
-        if not secondary:
-            raise CodecError("1", "secondary bitmap present but no field 65-128 is")
-        numbers += secondary
+        numbers += _bitmap_fields(raw, 20, "1", 64)
     for number in numbers:
         if number != 1 and str(number) not in spec:
             raise CodecError(number, "field is not in this interface's spec")

@@ -19,7 +19,7 @@ from bank_sim.book import Book  # noqa: E402
 from bank_sim.host import BankHost  # noqa: E402
 from switch.app import SwitchApp  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
-from switch.ops.demo import demo_config  # noqa: E402
+from switch.cli.demo import demo_config  # noqa: E402
 from switch.ops.logging import configure_logging  # noqa: E402
 from terminal_sim.load import run_load  # noqa: E402
 

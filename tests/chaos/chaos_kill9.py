@@ -1,4 +1,4 @@
-"""kill -9 chaos: the switch runs as a real process (`python -m switch.ops.cli serve`) between a bank
+"""kill -9 chaos: the switch runs as a real process (`python -m switch.cli serve`) between a bank
 host and several terminals in this process; it is killed with SIGKILL at random moments during a
 burst of payments, restarted on the same database, left to settle (store-and-forward drained), and
 then the switch's books are held against what the terminals heard and what the bank did:
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from switch.ledger import accounts, money
 from switch.ledger.storage import Database, open_database
-from switch.ops.config import sample_config
+from switch.config import sample_config
 from switch.wire import HI, FrameReader, Message, decode, encode, frame
 from switch.wire.field48 import build_response, parse_request
 from tests.support.bank_answers import good_bank, prepaid
@@ -240,7 +240,7 @@ class Iteration:
     async def start_switch(self) -> asyncio.subprocess.Process:
         out = open(self.log, "ab") if self.log else asyncio.subprocess.DEVNULL
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(self.config),
+            sys.executable, "-m", "switch.cli", "serve", "--config", str(self.config),
             stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
     def write_config(self, bank_port: int) -> int:

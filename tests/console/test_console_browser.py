@@ -193,7 +193,7 @@ def test_the_queue_settlement_and_audit_pages_show_what_happened(as_user, desk):
     screenshot(page, "11-settlement")
     page.goto(desk.url + "/audit")
     audit = page.locator("#audit").inner_text()
-    for action in ("topup_enter", "topup_approve", "terminal_block", "terminal_rekey", "login"):
+    for action in ("topup.enter", "agent.topup", "terminal.block", "terminal.rekey", "agent.block", "login"):
         assert action in audit
     screenshot(page, "12-audit")
 

@@ -6,7 +6,7 @@ import sys
 
 
 def test_the_demo_runs_every_product_prints_receipts_and_exits_0():
-    done = subprocess.run([sys.executable, "-m", "switch.ops.cli", "demo"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "switch.cli", "demo"], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout

@@ -23,7 +23,7 @@ from tests.support.peers import KEY
 SEED, SIZE = 7, 50
 SHARES = [{"code": "PLNPST", "agent_share": 1500}, {"code": "PLNPRA", "agent_share": 1000},
           {"code": "PLNNTL", "agent_share": 1500}]
-MODULES = {"ppob-switch": "switch.ops.cli", "ppob-terminal": "terminal_sim", "ppob-bank-sim": "bank_sim.cli"}
+MODULES = {"ppob-switch": "switch.cli", "ppob-terminal": "terminal_sim", "ppob-bank-sim": "bank_sim.cli"}
 
 
 @dataclass

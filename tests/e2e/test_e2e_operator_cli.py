@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.ops.config import sample_config
+from switch.config import sample_config
 from tests.e2e.conftest import run
 from tests.support.processes import free_port
 

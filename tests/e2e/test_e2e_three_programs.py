@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bank_sim.book import Book
-from switch.ops.config import sample_config
+from switch.config import sample_config
 from switch.wire.receipt import WIDTH
 from tests.e2e.conftest import SEED, SHARES, SIZE, Programs, run, wait_for_text, wait_ready
 from tests.support.processes import free_port

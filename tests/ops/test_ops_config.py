@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.ops.config import BankConfig, Config, ConfigError, load_config, parse_config, sample_config
+from switch.config import BankConfig, Config, ConfigError, load_config, parse_config, sample_config
 
 ALL = ["PLNPST", "PLNPRA", "PLNNTL"]
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.postgres import postgres_answers
 
-from switch.flows.context import Services
+from switch.services import Services
 from switch.ledger import accounts, money, txns
 from switch.ledger.calendar import BusinessCalendar
 from switch.ledger.storage import Database
@@ -24,7 +24,7 @@ from switch.ledger.storage.sqlite import SqliteDatabase
 from switch.links.bank_link import BankLink
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
-from switch.ops.config import Config, parse_config, sample_config
+from switch.config import Config, parse_config, sample_config
 from switch.wire import Message
 from switch.wire.field48 import (NontaglisInfo, PostpaidBill, PostpaidInfo, PrepaidInfo, PrepaidSale,
                                  build_response)
@@ -214,7 +214,7 @@ async def bed_factory(tmp_path):
         config = config_for(tmp_path, ports)
         calendar = BusinessCalendar(db, config.switch.timezone, config.switch.cutover)
         await calendar.load()
-        stans = StanAllocator(db, lambda: calendar.current)
+        stans = StanAllocator(db)
         links = [BankLink(b, next_stan=stans.source(b.id)) for b in config.banks]
         svc = Services(config=config, db=db, router=Router(links), calendar=calendar, stans=stans)
         bed = Bed(svc, banks, answers, links)

@@ -10,7 +10,7 @@ import pytest
 
 from switch.ledger import money, txns
 from switch.ledger.storage.sqlite import SqliteDatabase
-from switch.ops.admin import AdminError, submit
+from switch.admin import AdminError, submit
 from switch.settlement.files import read_ctl, read_rcn
 from switch.settlement.recon import recon_command
 from switch.settlement.settle import print_settlement

@@ -6,7 +6,7 @@ import pytest
 
 from switch.ledger import money
 
-from switch.ops.admin import AdminError
+from switch.admin import AdminError
 from switch.settlement.settle import print_settlement, settle_command
 
 from settlement_bed import (AGENT, DAY, NEXT_DAY, OTHER_AGENT, Ledger, add_agents, agent_balance, close_day,

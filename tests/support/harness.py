@@ -8,7 +8,7 @@ import pytest
 
 from switch.app import Ports, SwitchApp
 from switch.ledger import accounts, money
-from switch.ops.config import parse_config, sample_config
+from switch.config import parse_config, sample_config
 from switch.ops.metrics import Metrics
 from tests.support.peers import KEY, ContractTerminal
 

@@ -1,4 +1,4 @@
-"""The switch as a real process (`python -m switch.ops.cli serve`), for tests that signal or kill it."""
+"""The switch as a real process (`python -m switch.cli serve`), for tests that signal or kill it."""
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +22,7 @@ def free_port() -> int:
 
 async def serve(config: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "switch.ops.cli", "serve", "--config", str(config),
+        sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -54,7 +54,7 @@ async def prepare(tmp_path: Path, bank: dict, deposit: int, terminal_id: str, ag
                   key: bytes = KEY) -> SwitchFiles:
     from switch.ledger import accounts, money
     from switch.ledger.storage import open_database
-    from switch.ops.config import sample_config
+    from switch.config import sample_config
     terminal_port = free_port()
     database = f"sqlite:///{tmp_path}/switch.db"
     config = tmp_path / "switch.toml"

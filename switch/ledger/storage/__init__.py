@@ -13,20 +13,6 @@ Portable SQL rules (both backends run the same text):
 """
 from __future__ import annotations
 
-import time
-
-from .base import Database, Row, StorageError, Tx, open_database
-
-
-class DuplicateKey(StorageError):
-    """An INSERT/UPDATE hit a unique or primary key (SQLite IntegrityError UNIQUE/PRIMARY KEY,
-    PostgreSQL UniqueViolationError)."""
-
-
-def utc_now() -> str:
-    """The schema's timestamp format: ISO-8601 UTC with milliseconds, e.g. 2026-01-31T16:00:00.123Z."""
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-
+from .base import Database, DuplicateKey, Row, StorageError, Tx, open_database, utc_now
 
 __all__ = ["Database", "DuplicateKey", "Row", "StorageError", "Tx", "open_database", "utc_now"]

@@ -10,6 +10,7 @@ Rows are mappings: row["column"].
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
 
@@ -19,6 +20,17 @@ Row = Mapping[str, Any]
 
 class StorageError(Exception):
     """The database refused or failed (not a business rule)."""
+
+
+class DuplicateKey(StorageError):
+    """An INSERT/UPDATE hit a unique or primary key (SQLite IntegrityError UNIQUE/PRIMARY KEY,
+    PostgreSQL UniqueViolationError)."""
+
+
+def utc_now() -> str:
+    """The schema's timestamp format: ISO-8601 UTC with milliseconds, e.g. 2026-01-31T16:00:00.123Z."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
 
 
 class Tx(Protocol):

@@ -14,8 +14,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 import asyncpg
 
-from . import DuplicateKey
-from .base import Database, StorageError
+from .base import Database, DuplicateKey, StorageError
 
 T = TypeVar("T")
 

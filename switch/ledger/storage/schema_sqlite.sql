@@ -194,7 +194,24 @@ CREATE TABLE IF NOT EXISTS ops_flags (
     created_at TEXT NOT NULL
 );
 
--- The back-office console (backoffice/): its users, their sessions, its signing secret, and top-ups
+-- The audit trail (switch/ledger/audit.py): append-only, never holds a secret.
+CREATE TABLE IF NOT EXISTS audit_log (
+    audit_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           TEXT NOT NULL,                 -- UTC
+    actor        TEXT NOT NULL,                 -- OS user, --operator, or the console's user
+    source       TEXT NOT NULL,                 -- cli | console | switch
+    action       TEXT NOT NULL,                 -- agent.topup | terminal.rekey | cutover | ...
+    subject      TEXT NOT NULL,                 -- agent id, terminal id, business date, ...
+    before_state TEXT,                          -- json
+    after_state  TEXT                           -- json
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at, audit_id);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- The back-office console (switch/console/): its users, their sessions, its signing secret, and top-ups
 -- waiting for a second operator's approval (four eyes).
 CREATE TABLE IF NOT EXISTS console_users (
     name          TEXT PRIMARY KEY,

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
-from . import DuplicateKey
-from .base import Database, StorageError
+from .base import Database, DuplicateKey, StorageError
 
 T = TypeVar("T")
 

@@ -9,7 +9,9 @@ from switch.ledger import users
 from switch.ledger.storage import Database
 from switch.ledger.users import Role
 
-from . import audit_hook
+from switch.ledger import audit
+from switch.ledger.audit import AuditAction
+from switch.ledger.operations import Operator
 from .auth import MIN_PASSWORD, hash_password
 
 
@@ -27,7 +29,7 @@ def read_password() -> str:
     return line[:-1] if line.endswith("\n") else line
 
 
-async def add_user(db: Database, name: str, role_text: str) -> str:
+async def add_user(db: Database, who: Operator, name: str, role_text: str) -> str:
     try:
         users.check_name(name)
         role = Role.parse(role_text)
@@ -41,8 +43,8 @@ async def add_user(db: Database, name: str, role_text: str) -> str:
 
     async def work(tx) -> None:
         await users.add_user(tx, name, role, hashed)
-        await audit_hook.record(tx, actor=getpass.getuser(), action="user_add", subject=f"user:{name}",
-                                before=None, after={"role": role.label}, source="cli")
+        await audit.record(tx, actor=who.actor, source=who.source, action=AuditAction.USER_ADD, subject=name,
+                           before=None, after={"role": role.label})
     try:
         await db.unit(work)
     except ValueError as exc:

@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from switch.ledger import calendar, reports
+from switch.ledger.audit import AuditAction
 from switch.ledger.users import Role
 
 from . import audit_hook
@@ -55,12 +56,12 @@ async def login(request: Request) -> Response:
     result = await app.gate.login(name, password)
     if result.outcome is not LoginOutcome.OK:
         await app.db.unit(lambda tx: audit_hook.record(
-            tx, actor=name, action="login_refused", subject=f"user:{name}", before=None,
+            tx, actor=name, action=AuditAction.LOGIN_REFUSED, subject=name, before=None,
             after={"outcome": result.outcome.value, "locked_until": result.locked_until}))
         why = "wrong name or password" if result.outcome is LoginOutcome.WRONG else (
             f"too many wrong passwords: this user is locked until {result.locked_until} (UTC)")
         return _login_page(request, form, error=why, status=401 if result.outcome is LoginOutcome.WRONG else 423)
-    await app.db.unit(lambda tx: audit_hook.record(tx, actor=name, action="login", subject=f"user:{name}",
+    await app.db.unit(lambda tx: audit_hook.record(tx, actor=name, action=AuditAction.LOGIN, subject=name,
                                                    before=None, after=None))
     response = RedirectResponse(_safe_next(form.values.get("next")), status_code=303)
     response.set_cookie(SESSION_COOKIE, app.gate.cookie_value(result.session_id),
@@ -75,7 +76,7 @@ async def logout(request: Request) -> Response:
     app = console(request)
     name = session_of(request).user.name
     await app.gate.logout(request.cookies.get(SESSION_COOKIE))
-    await app.db.unit(lambda tx: audit_hook.record(tx, actor=name, action="logout", subject=f"user:{name}",
+    await app.db.unit(lambda tx: audit_hook.record(tx, actor=name, action=AuditAction.LOGOUT, subject=name,
                                                    before=None, after=None))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")

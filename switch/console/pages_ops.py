@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from switch.ledger import reports
+from switch.ledger.audit import AuditAction
 from switch.ledger.calendar import date_state
 from switch.ledger.users import Role
 from switch.settlement.files import SettlementFileError, ctl_path, read_ctl, rcn_path
@@ -47,7 +48,7 @@ async def retry(request: Request) -> Response:
         item = await reports.saf_item(tx, saf_id)
         if item is None or not await reports.retry_now(tx, saf_id):
             return None
-        await audit_hook.record(tx, actor=name, action="saf_retry_now", subject=f"txn:{item.txn_id}",
+        await audit_hook.record(tx, actor=name, action=AuditAction.SAF_RETRY, subject=str(item.txn_id),
                                 before={"next_at": item.next_at, "attempts": item.attempts},
                                 after={"next_at": "now"})
         return item
@@ -141,7 +142,7 @@ async def reconcile(request: Request) -> Response:
     state = await app.db.read(lambda tx: date_state(tx, day))
     name = actor(request)
     await app.db.unit(lambda tx: audit_hook.record(
-        tx, actor=name, action="recon", subject=f"bank:{bank}:{day}", before=None,
+        tx, actor=name, action=AuditAction.RECON, subject=f"{bank} {day}", before=None,
         after={"file": upload.filename, "clean": result.clean and not problems,
                "differences": len(result.differences)}))
     recon = {"bank": bank, "date": day, "file": upload.filename, "result": result, "problems": problems,
@@ -155,6 +156,6 @@ async def audit(request: Request) -> Response:
     date_from, date_to = form.day("from"), form.day("to")
     records = []
     if form.ok:
-        records = await console(request).db.read(lambda tx: audit_hook.read_records(tx, date_from, date_to))
+        records = await audit_hook.between(console(request).db, date_from, date_to)
     return render(request, "audit.html", {"records": records, "form": form.values, "errors": form.errors},
                   status=200 if form.ok else 400)

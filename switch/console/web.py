@@ -18,9 +18,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from switch.ledger.audit import AuditSource
+from switch.ledger.operations import Operator
 from switch.ledger.storage import Database
 from switch.ledger.users import Role, Session
-from switch.ops.config import Config
+from switch.config import Config
 from switch.ops.text import rupiah_text
 
 from .auth import SESSION_COOKIE, Gate, allowed, same_token
@@ -54,6 +56,11 @@ def form_of(request: Request) -> FormData:
 
 def actor(request: Request) -> str:
     return session_of(request).user.name
+
+
+def operator(request: Request) -> Operator:
+    """The signed-in user as the ledger's operations and the audit trail name them."""
+    return Operator(actor(request), AuditSource.CONSOLE)
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None,

@@ -6,14 +6,13 @@ from datetime import date, timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switch.ledger import accounts, money, reports
+from switch.ledger import accounts, money, operations, reports
 from switch.ledger.users import Role
 from switch.ops.logging import mask_customer
 from switch.settlement.statement import build_statement
 
-from . import audit_hook
 from .forms import Form
-from .web import actor, console, form_of, guarded, redirect, refused, render
+from .web import console, form_of, guarded, operator, redirect, refused, render
 
 
 @guarded(Role.VIEWER)
@@ -66,17 +65,8 @@ async def set_blocked(request: Request) -> Response:
     if not form.ok:
         return await _agent_page(request, agent_id, form, status=400)
     blocked = wanted == "yes"
-
-    async def work(tx) -> bool | None:
-        before = await accounts.get_agent(tx, agent_id)
-        if before is None:
-            return None
-        await accounts.set_agent_blocked(tx, agent_id, blocked)
-        await audit_hook.record(tx, actor=actor(request), action="agent_block" if blocked else "agent_unblock",
-                                subject=f"agent:{agent_id}", before={"blocked": before.blocked},
-                                after={"blocked": blocked})
-        return True
-
-    if await app.db.unit(work) is None:
+    try:
+        await operations.set_agent_blocked(app.db, operator(request), agent_id, blocked)
+    except ValueError:
         return refused(request, 404, f"no agent {agent_id}")
     return redirect(request, f"/agents/{agent_id}", f"agent {agent_id} {'blocked' if blocked else 'unblocked'}")

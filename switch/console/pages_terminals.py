@@ -5,12 +5,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switch.ledger import accounts, reports
+from switch.ledger import accounts, operations, reports
 from switch.ledger.users import Role
 
-from . import audit_hook
 from .forms import Form
-from .web import actor, console, form_of, guarded, redirect, refused, render
+from .web import console, form_of, guarded, operator, redirect, refused, render
 
 
 async def _page(request: Request, form: Form | None = None, status: int = 200, **extra) -> Response:
@@ -38,22 +37,17 @@ async def register(request: Request) -> Response:
     key = form.hex_key("key")
     if not form.ok:
         return await _page(request, form, status=400)
-    name = actor(request)
-
-    async def work(tx) -> str:
-        if await accounts.get_agent(tx, agent_id) is None:
-            raise LookupError("agent_id", f"no agent {agent_id}")
-        if await accounts.get_terminal(tx, terminal_id) is not None:
-            raise LookupError("terminal_id", f"terminal {terminal_id} already exists")
-        made = await accounts.add_terminal(tx, terminal_id, agent_id, key)
-        await audit_hook.record(tx, actor=name, action="terminal_add", subject=f"terminal:{terminal_id}",
-                                before=None, after={"agent": agent_id, "key": "new"})
-        return made
-
+    db = console(request).db
+    if await db.read(lambda tx: accounts.get_agent(tx, agent_id)) is None:
+        form.fail("agent_id", f"no agent {agent_id}")
+    elif await db.read(lambda tx: accounts.get_terminal(tx, terminal_id)) is not None:
+        form.fail("terminal_id", f"terminal {terminal_id} already exists")
+    if not form.ok:
+        return await _page(request, form, status=400)
     try:
-        made = await console(request).db.unit(work)
-    except LookupError as exc:
-        form.fail(exc.args[0], exc.args[1])
+        made = await operations.add_terminal(db, operator(request), terminal_id, agent_id, key)
+    except ValueError as exc:   # registered by someone else in the meantime
+        form.fail("terminal_id", str(exc))
         return await _page(request, form, status=400)
     return _key_shown(await _page(request, new_key={"terminal_id": terminal_id, "key": made, "why": "registered"}))
 
@@ -72,15 +66,8 @@ async def set_blocked(request: Request) -> Response:
     wanted = form.choice("blocked", ("yes", "no"))
     if not form.ok:
         return await _page(request, form, status=400)
-    blocked, name = wanted == "yes", actor(request)
-
-    async def work(tx) -> None:
-        await accounts.set_terminal_blocked(tx, terminal_id, blocked)
-        await audit_hook.record(tx, actor=name, action="terminal_block" if blocked else "terminal_unblock",
-                                subject=f"terminal:{terminal_id}", before={"blocked": terminal.blocked},
-                                after={"blocked": blocked})
-
-    await console(request).db.unit(work)
+    blocked = wanted == "yes"
+    await operations.set_terminal_blocked(console(request).db, operator(request), terminal_id, blocked)
     return redirect(request, "/terminals", f"terminal {terminal_id} {'blocked' if blocked else 'unblocked'}")
 
 
@@ -89,13 +76,5 @@ async def rekey(request: Request) -> Response:
     terminal_id, terminal = await _one(request)
     if terminal is None:
         return refused(request, 404, f"no terminal {terminal_id}")
-    name = actor(request)
-
-    async def work(tx) -> str:
-        made = await accounts.rekey_terminal(tx, terminal_id)
-        await audit_hook.record(tx, actor=name, action="terminal_rekey", subject=f"terminal:{terminal_id}",
-                                before={"key": "old"}, after={"key": "new"})
-        return made
-
-    made = await console(request).db.unit(work)
+    made = await operations.rekey_terminal(console(request).db, operator(request), terminal_id)
     return _key_shown(await _page(request, new_key={"terminal_id": terminal_id, "key": made, "why": "rekeyed"}))

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any, AsyncIterator
 
-from switch.ops.config import Config, ConfigError, load_config
+from switch.config import Config, ConfigError, load_config
 from switch.ops.text import rupiah_text
 
 
@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--config", help="the switch's TOML file (or PPOB_CONFIG)")
+        sub.add_argument("--operator", type=text_arg, metavar="NAME",
+                         help="who does this, for the audit trail (default: the OS user)")
         return sub
 
     demo = commands.add_parser("demo", help="switch + simulated bank + simulated terminal, one process")
@@ -139,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     recon.add_argument("--date", type=date_arg, required=True)
     recon.add_argument("--file", required=True)
     recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV")
+    audit = with_config(commands.add_parser("audit", help="who changed money or access, when, what"))
+    audit.add_argument("--from", dest="date_from", type=date_arg, required=True)
+    audit.add_argument("--to", dest="date_to", type=date_arg, required=True)
+    audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout)")
     return parser
 
 
@@ -146,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
-            from switch.ops.demo import run_demo
+            from switch.cli.demo import run_demo
             return run_demo(keep=args.keep)
         config = load_config(getattr(args, "config", None))
         if args.command == "serve":
             return run_serve(config)
         if args.command == "console":
-            from backoffice.app import run_console
+            from switch.console.app import run_console
             return run_console(config)
         return asyncio.run(run_admin(args, config))
     except ConfigError as exc:
@@ -234,9 +240,9 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
         if args.command == "terminal":
             return await terminal_command(args, db)
         if args.command == "user":
-            from backoffice.users_cli import UserCommandFailed, add_user
+            from switch.console.users_cli import UserCommandFailed, add_user
             try:
-                print(await add_user(db, args.name, args.role))
+                print(await add_user(db, operator_of(args), args.name, args.role))
             except UserCommandFailed as exc:
                 raise CommandFailed(f"user add: {exc}")
             return 0
@@ -245,15 +251,25 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
         if args.command == "recon":
             from switch.settlement.recon import recon_command
             return await recon_command(db, config, args)
+        if args.command == "audit":
+            from switch.cli.audit_report import audit_command
+            return await audit_command(db, config, args)
     raise CommandFailed(f"unknown command {args.command}")
 
 
+def operator_of(args: argparse.Namespace) -> Any:
+    """Who runs this command, for the audit trail: --operator, else the OS user."""
+    from switch.ledger.audit import AuditSource, os_user
+    from switch.ledger.operations import Operator
+    return Operator(getattr(args, "operator", None) or os_user(), AuditSource.CLI)
+
+
 async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> int:
-    from switch.ledger import accounts, money
-    agent_id = args.agent_id
+    from switch.ledger import accounts, money, operations
+    agent_id, who = args.agent_id, operator_of(args)
     if args.agent_command == "add":
         try:
-            await db.unit(lambda tx: accounts.add_agent(tx, agent_id, args.name, args.daily_limit))
+            await operations.add_agent(db, who, agent_id, args.name, args.daily_limit)
         except ValueError as exc:
             raise CommandFailed(str(exc))
         limit = f", daily limit {rupiah_text(args.daily_limit)}" if args.daily_limit else ""
@@ -263,16 +279,15 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
         raise CommandFailed(f"agent {agent_id}: no such agent")
     if args.agent_command == "topup":
         try:
-            applied = await db.unit(lambda tx: money.topup(tx, agent_id, args.amount, args.ref))
+            done = await operations.topup(db, who, agent_id, args.amount, args.ref)
         except ValueError as exc:
             raise CommandFailed(str(exc))
-        ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
-        if applied:
+        if done.applied:
             print(f"agent {agent_id}: topped up {rupiah_text(args.amount)} (ref {args.ref});"
-                  f" balance {rupiah_text(ledger)}, available {rupiah_text(available)}")
+                  f" balance {rupiah_text(done.ledger)}, available {rupiah_text(done.available)}")
         else:
             print(f"agent {agent_id}: ref {args.ref} was already applied; nothing changed"
-                  f" (balance {rupiah_text(ledger)})")
+                  f" (balance {rupiah_text(done.ledger)})")
         return 0
     if args.agent_command == "balance":
         ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
@@ -282,7 +297,10 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
             print(f"agent {agent_id}: ledger {rupiah_text(ledger)}, available {rupiah_text(available)}")
         return 0
     if args.agent_command in ("block", "unblock"):
-        await db.unit(lambda tx: accounts.set_agent_blocked(tx, agent_id, args.agent_command == "block"))
+        try:
+            await operations.set_agent_blocked(db, who, agent_id, args.agent_command == "block")
+        except ValueError as exc:
+            raise CommandFailed(str(exc))
         print(f"agent {agent_id} {args.agent_command}ed")
         return 0
     if args.agent_command == "statement":
@@ -292,30 +310,27 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
 
 
 async def terminal_command(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import accounts
-    terminal_id = args.terminal_id
-    if args.terminal_command == "add":
-        try:
-            key = await db.unit(lambda tx: accounts.add_terminal(tx, terminal_id, args.agent, args.key))
-        except ValueError as exc:
-            raise CommandFailed(str(exc))
-        print(key)
-        return 0
-    if await db.read(lambda tx: accounts.get_terminal(tx, terminal_id)) is None:
-        raise CommandFailed(f"terminal {terminal_id}: no such terminal")
-    await db.unit(lambda tx: accounts.set_terminal_blocked(tx, terminal_id,
-                                                           args.terminal_command == "block"))
+    from switch.ledger import operations
+    terminal_id, who = args.terminal_id, operator_of(args)
+    try:
+        if args.terminal_command == "add":
+            print(await operations.add_terminal(db, who, terminal_id, args.agent, args.key))
+            return 0
+        await operations.set_terminal_blocked(db, who, terminal_id, args.terminal_command == "block")
+    except ValueError as exc:
+        raise CommandFailed(str(exc))
     print(f"terminal {terminal_id} {args.terminal_command}ed")
     return 0
 
 
 async def handed_over(args: argparse.Namespace, db: Any) -> int:
     """cutover and settle run inside the running switch; this waits for its answer."""
-    from switch.ops.admin import AdminError, submit
-    payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    from switch.admin import AdminError, submit
+    payload: dict = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    who = operator_of(args)
     try:
         # a million-payment day settles in well under a minute; leave room on a loaded machine
-        result = await submit(db, args.command, payload, timeout_s=600.0)
+        result = await submit(db, args.command, payload, timeout_s=600.0, actor=who.actor, source=who.source)
     except AdminError as exc:
         raise CommandFailed(str(exc))
     if args.command == "cutover":

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from switch.app import SwitchApp
 from switch.ledger import accounts, money
-from switch.ops.config import parse_config, sample_config
+from switch.config import parse_config, sample_config
 from switch.ops.logging import configure_logging
 from switch.ops.metrics import Metrics
 from switch.ops.text import rupiah_text

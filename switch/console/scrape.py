@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from switch.ops.config import split_address
+from switch.config import split_address
 
 TIMEOUT_S = 2.0
 MAX_BYTES = 8 * 1024 * 1024

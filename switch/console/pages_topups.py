@@ -4,13 +4,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switch.ledger import money, topup_requests
+from switch.ledger import topup_requests
 from switch.ledger.topup_requests import TopupRefused
 from switch.ledger.users import Role
 
-from . import audit_hook
 from .forms import Form
-from .web import actor, console, form_of, guarded, redirect, render
+from .web import console, form_of, guarded, operator, redirect, render
 
 
 async def _page(request: Request, form: Form | None = None, error: str = "", status: int = 200) -> Response:
@@ -33,16 +32,10 @@ async def enter(request: Request) -> Response:
     bank_ref = form.ident("bank_ref", "bank reference", 32)
     if not form.ok or amount is None:
         return await _page(request, form, status=400)
-    name = actor(request)
-
-    async def work(tx) -> int:
-        request_id = await topup_requests.enter(tx, agent_id, amount, bank_ref, name)
-        await audit_hook.record(tx, actor=name, action="topup_enter", subject=f"agent:{agent_id}", before=None,
-                                after={"request": request_id, "amount": amount, "bank_ref": bank_ref})
-        return request_id
-
+    who = operator(request)
     try:
-        request_id = await console(request).db.unit(work)
+        request_id = await console(request).db.unit(
+            lambda tx: topup_requests.enter(tx, agent_id, amount, bank_ref, who))
     except TopupRefused as exc:
         form.fail(exc.field or "bank_ref", str(exc))
         return await _page(request, form, status=400)
@@ -54,26 +47,10 @@ async def _decide(request: Request, approve: bool) -> Response:
     request_id = form.number("request_id")
     if request_id is None:
         return await _page(request, error="which top-up? (no request id)", status=400)
-    name = actor(request)
-
-    async def work(tx):
-        if approve:
-            decided = await topup_requests.approve(tx, request_id, name)
-            before = await money.balances(tx, decided.agent_id)
-            after = {"state": "approved", "balance": before[0]}
-            before_ = {"state": "pending", "balance": before[0] - decided.amount}
-        else:
-            decided = await topup_requests.reject(tx, request_id, name)
-            before_, after = {"state": "pending"}, {"state": "rejected"}
-        await audit_hook.record(tx, actor=name, action="topup_approve" if approve else "topup_reject",
-                                subject=f"agent:{decided.agent_id}",
-                                before={**before_, "request": request_id, "amount": decided.amount,
-                                        "bank_ref": decided.bank_ref, "entered_by": decided.entered_by},
-                                after=after)
-        return decided
-
+    who = operator(request)
+    decide = topup_requests.approve if approve else topup_requests.reject
     try:
-        decided = await console(request).db.unit(work)
+        decided = await console(request).db.unit(lambda tx: decide(tx, request_id, who))
     except TopupRefused as exc:
         return await _page(request, error=str(exc), status=409)
     verb = "approved: the deposit is credited" if approve else "rejected: nothing moved"

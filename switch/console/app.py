@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switch.ledger import users
 from switch.ledger.storage import StorageError, open_database
-from switch.ops.config import Config, split_address
+from switch.config import Config, split_address
 
 from . import pages_agents, pages_main, pages_ops, pages_terminals, pages_topups, pages_txns
 from .auth import Gate

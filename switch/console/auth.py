@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from switch.ledger import users
 from switch.ledger.storage import Database, utc_now
 from switch.ledger.users import Role, Session
-from switch.ops.config import ConsoleSection
+from switch.config import ConsoleSection
 
 SESSION_COOKIE = "ppob_session"
 LOGIN_COOKIE = "ppob_login"       # the CSRF token of the login form, before there is a session
