@@ -76,5 +76,5 @@ async def rekey(request: Request) -> Response:
     terminal_id, terminal = await _one(request)
     if terminal is None:
         return refused(request, 404, f"no terminal {terminal_id}")
-    made = await operations.rekey_terminal(console(request).db, operator(request), terminal_id)
+    made = await operations.rekey_terminal(console(request).db, operator(request), terminal_id, None)
     return _key_shown(await _page(request, new_key={"terminal_id": terminal_id, "key": made, "why": "rekeyed"}))

@@ -78,20 +78,9 @@ async def add_terminal(db: Database, who: Operator, terminal_id: str, agent_id: 
     return await db.unit(work)
 
 
-async def set_terminal_blocked(db: Database, who: Operator, terminal_id: str, blocked: bool) -> None:
-    async def work(tx: Tx) -> None:
-        terminal = await accounts.get_terminal(tx, terminal_id)
-        if terminal is None:
-            raise ValueError(f"terminal {terminal_id}: no such terminal")
-        await accounts.set_terminal_blocked(tx, terminal_id, blocked)
-        await _record(tx, who, AuditAction.TERMINAL_BLOCK if blocked else AuditAction.TERMINAL_UNBLOCK,
-                      terminal_id, {"blocked": terminal.blocked}, {"blocked": blocked})
-    await db.unit(work)
-
-
-async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex: str | None = None) -> str:
-    """Gives the terminal a new MAC key (fresh random when None) and returns it, once, for the operator
-    to load; the old key stops working at once. The record names both keys by their check values."""
+async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex: str | None) -> str:
+    """Gives a terminal a new MAC key (returned once, for the operator to load); the audit record
+    names the old and the new key only by their check values."""
     async def work(tx: Tx) -> str:
         terminal = await accounts.get_terminal(tx, terminal_id)
         if terminal is None:
@@ -101,6 +90,17 @@ async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex:
                       {"key_check": accounts.key_check(terminal.key_hex)}, {"key_check": accounts.key_check(key)})
         return key
     return await db.unit(work)
+
+
+async def set_terminal_blocked(db: Database, who: Operator, terminal_id: str, blocked: bool) -> None:
+    async def work(tx: Tx) -> None:
+        terminal = await accounts.get_terminal(tx, terminal_id)
+        if terminal is None:
+            raise ValueError(f"terminal {terminal_id}: no such terminal")
+        await accounts.set_terminal_blocked(tx, terminal_id, blocked)
+        await _record(tx, who, AuditAction.TERMINAL_BLOCK if blocked else AuditAction.TERMINAL_UNBLOCK,
+                      terminal_id, {"blocked": terminal.blocked}, {"blocked": blocked})
+    await db.unit(work)
 
 
 async def record(db: Database, who: Operator, action: AuditAction, subject: str,
