@@ -47,10 +47,13 @@ class TxnContext:
     expected_states: tuple[str, ...] = ("received",)
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""                    # why the request was refused, for the operator's log line
 
-    def decline(self, rc: str, *bad: int) -> bool:
+    def decline(self, rc: str, *bad: int, reason: str = "") -> bool:
         self.rc = rc
         self.bad_fields.update(bad)
+        if reason:
+            self.reason = reason
         if self.final_state in ("done", "sent"):
             self.final_state = "declined"
         return STOP
