@@ -12,6 +12,8 @@ from typing import Awaitable, Callable
 
 import structlog
 
+from switch.ledger import audit
+from switch.ledger.audit import AuditAction, AuditSource
 from switch.ledger.storage import Database, Tx
 from switch.ledger.txns import now_iso
 
@@ -50,8 +52,11 @@ async def stop_beating(db: Database, node_id: str) -> None:
     await db.unit(lambda tx: tx.execute("DELETE FROM nodes WHERE node_id = ?", node_id))
 
 
-async def submit(db: Database, command: str, args: dict, timeout_s: float = 120.0) -> dict:
-    """Runs `command` on a running switch and returns its result; AdminError when none runs or it fails."""
+async def submit(db: Database, command: str, args: dict, timeout_s: float = 120.0, *,
+                 actor: str | None = None, source: str = AuditSource.CLI) -> dict:
+    """Runs `command` on a running switch and returns its result; AdminError when none runs or it fails.
+    `actor` (default: the OS user) and `source` go into the audit record the switch writes."""
+    args = {**args, "operator": {"actor": actor or audit.os_user(), "source": str(source)}}
     if not await running_nodes(db):
         raise AdminError(f"{command}: no running switch (start `ppob-switch serve` with this configuration)")
     command_id = await db.unit(lambda tx: tx.fetchval(
@@ -92,6 +97,7 @@ class AdminPoller:
         return changed == 1
 
     async def _run(self, command_id: int, command: str, args: dict) -> None:
+        operator = args.pop("operator", None) or {}
         handler = self.handlers.get(command)
         try:
             if handler is None:
@@ -103,6 +109,27 @@ class AdminPoller:
             log.exception("admin_command_failed", command=command)
             result, state = {"error": f"{command}: {exc}"}, "failed"
         log.info("admin_command", command=command, args=args, state=state)
-        await self.db.unit(lambda tx: tx.execute(
-            "UPDATE admin_commands SET state = ?, result = ?, updated_at = ? WHERE command_id = ?",
-            state, json.dumps(result), now_iso(), command_id))
+
+        async def finish(tx: Tx) -> None:
+            await tx.execute("UPDATE admin_commands SET state = ?, result = ?, updated_at = ? WHERE command_id = ?",
+                             state, json.dumps(result), now_iso(), command_id)
+            if state == "done":  # the record commits with the command's result
+                await audit_change(tx, command, operator, result)
+        await self.db.unit(finish)
+
+
+async def audit_change(tx: Tx, command: str, operator: dict, result: dict) -> None:
+    """The audit record of a cutover or settlement carried out here for an operator."""
+    actor = str(operator.get("actor") or "unknown")
+    source = str(operator.get("source") or AuditSource.SWITCH)
+    if command == "cutover":
+        if not result.get("by_this_command"):
+            return  # the date had just closed by itself: this command changed nothing
+        await audit.record(tx, actor=actor, source=source, action=AuditAction.CUTOVER, subject=result["closed"],
+                           before={"open_business_date": result["closed"]},
+                           after={"open_business_date": result["opened"], "closed": result["closed"]})
+    elif command == "settle":
+        banks = {r["bank"]: {"state": r["state"], "rc": r.get("rc"), "net": r.get("net")}
+                 for r in result.get("banks", [])}
+        await audit.record(tx, actor=actor, source=source, action=AuditAction.SETTLE, subject=result["date"],
+                           before=None, after={"banks": banks, "settled": result.get("settled")})

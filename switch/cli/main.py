@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--config", help="the switch's TOML file (or PPOB_CONFIG)")
+        sub.add_argument("--operator", type=text_arg, metavar="NAME",
+                         help="who does this, for the audit trail (default: the OS user)")
         return sub
 
     demo = commands.add_parser("demo", help="switch + simulated bank + simulated terminal, one process")
@@ -131,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     recon.add_argument("--date", type=date_arg, required=True)
     recon.add_argument("--file", required=True)
     recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV")
+    audit = with_config(commands.add_parser("audit", help="who changed money or access, when, what"))
+    audit.add_argument("--from", dest="date_from", type=date_arg, required=True)
+    audit.add_argument("--to", dest="date_to", type=date_arg, required=True)
+    audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout)")
     return parser
 
 
@@ -227,15 +233,25 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
         if args.command == "recon":
             from switch.settlement.recon import recon_command
             return await recon_command(db, config, args)
+        if args.command == "audit":
+            from switch.cli.audit_report import audit_command
+            return await audit_command(db, config, args)
     raise CommandFailed(f"unknown command {args.command}")
 
 
+def operator_of(args: argparse.Namespace) -> Any:
+    """Who runs this command, for the audit trail: --operator, else the OS user."""
+    from switch.ledger.audit import AuditSource, os_user
+    from switch.ledger.operations import Operator
+    return Operator(getattr(args, "operator", None) or os_user(), AuditSource.CLI)
+
+
 async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> int:
-    from switch.ledger import accounts, money
-    agent_id = args.agent_id
+    from switch.ledger import accounts, money, operations
+    agent_id, who = args.agent_id, operator_of(args)
     if args.agent_command == "add":
         try:
-            await db.unit(lambda tx: accounts.add_agent(tx, agent_id, args.name, args.daily_limit))
+            await operations.add_agent(db, who, agent_id, args.name, args.daily_limit)
         except ValueError as exc:
             raise CommandFailed(str(exc))
         limit = f", daily limit {rupiah_text(args.daily_limit)}" if args.daily_limit else ""
@@ -245,16 +261,15 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
         raise CommandFailed(f"agent {agent_id}: no such agent")
     if args.agent_command == "topup":
         try:
-            applied = await db.unit(lambda tx: money.topup(tx, agent_id, args.amount, args.ref))
+            done = await operations.topup(db, who, agent_id, args.amount, args.ref)
         except ValueError as exc:
             raise CommandFailed(str(exc))
-        ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
-        if applied:
+        if done.applied:
             print(f"agent {agent_id}: topped up {rupiah_text(args.amount)} (ref {args.ref});"
-                  f" balance {rupiah_text(ledger)}, available {rupiah_text(available)}")
+                  f" balance {rupiah_text(done.ledger)}, available {rupiah_text(done.available)}")
         else:
             print(f"agent {agent_id}: ref {args.ref} was already applied; nothing changed"
-                  f" (balance {rupiah_text(ledger)})")
+                  f" (balance {rupiah_text(done.ledger)})")
         return 0
     if args.agent_command == "balance":
         ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
@@ -264,7 +279,10 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
             print(f"agent {agent_id}: ledger {rupiah_text(ledger)}, available {rupiah_text(available)}")
         return 0
     if args.agent_command in ("block", "unblock"):
-        await db.unit(lambda tx: accounts.set_agent_blocked(tx, agent_id, args.agent_command == "block"))
+        try:
+            await operations.set_agent_blocked(db, who, agent_id, args.agent_command == "block")
+        except ValueError as exc:
+            raise CommandFailed(str(exc))
         print(f"agent {agent_id} {args.agent_command}ed")
         return 0
     if args.agent_command == "statement":
@@ -274,19 +292,15 @@ async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> in
 
 
 async def terminal_command(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import accounts
-    terminal_id = args.terminal_id
-    if args.terminal_command == "add":
-        try:
-            key = await db.unit(lambda tx: accounts.add_terminal(tx, terminal_id, args.agent, args.key))
-        except ValueError as exc:
-            raise CommandFailed(str(exc))
-        print(key)
-        return 0
-    if await db.read(lambda tx: accounts.get_terminal(tx, terminal_id)) is None:
-        raise CommandFailed(f"terminal {terminal_id}: no such terminal")
-    await db.unit(lambda tx: accounts.set_terminal_blocked(tx, terminal_id,
-                                                           args.terminal_command == "block"))
+    from switch.ledger import operations
+    terminal_id, who = args.terminal_id, operator_of(args)
+    try:
+        if args.terminal_command == "add":
+            print(await operations.add_terminal(db, who, terminal_id, args.agent, args.key))
+            return 0
+        await operations.set_terminal_blocked(db, who, terminal_id, args.terminal_command == "block")
+    except ValueError as exc:
+        raise CommandFailed(str(exc))
     print(f"terminal {terminal_id} {args.terminal_command}ed")
     return 0
 
@@ -294,10 +308,11 @@ async def terminal_command(args: argparse.Namespace, db: Any) -> int:
 async def handed_over(args: argparse.Namespace, db: Any) -> int:
     """cutover and settle run inside the running switch; this waits for its answer."""
     from switch.admin import AdminError, submit
-    payload = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    payload: dict = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
+    who = operator_of(args)
     try:
         # a million-payment day settles in well under a minute; leave room on a loaded machine
-        result = await submit(db, args.command, payload, timeout_s=600.0)
+        result = await submit(db, args.command, payload, timeout_s=600.0, actor=who.actor, source=who.source)
     except AdminError as exc:
         raise CommandFailed(str(exc))
     if args.command == "cutover":

@@ -109,6 +109,14 @@ async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | N
     return key_hex
 
 
+def key_check(key_hex: str) -> str:
+    """The key's check value (KCV): the first 3 bytes of AES(key, zeros), as 6 hex characters. It
+    names a key without revealing it, so operators can compare keys and audit records can cite them."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    encryptor = Cipher(algorithms.AES(bytes.fromhex(key_hex)), modes.ECB()).encryptor()
+    return (encryptor.update(bytes(16)) + encryptor.finalize())[:3].hex().upper()
+
+
 async def get_terminal(tx: Tx, terminal_id: str) -> Terminal | None:
     row = await tx.fetchone("SELECT * FROM terminals WHERE terminal_id = ?", terminal_id)
     return None if row is None else _terminal(row)

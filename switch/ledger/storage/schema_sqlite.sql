@@ -193,3 +193,20 @@ CREATE TABLE IF NOT EXISTS ops_flags (
     detail     TEXT,
     created_at TEXT NOT NULL
 );
+
+-- The audit trail (switch/ledger/audit.py): append-only, never holds a secret.
+CREATE TABLE IF NOT EXISTS audit_log (
+    audit_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           TEXT NOT NULL,                 -- UTC
+    actor        TEXT NOT NULL,                 -- OS user, --operator, or the console's user
+    source       TEXT NOT NULL,                 -- cli | console | switch
+    action       TEXT NOT NULL,                 -- agent.topup | terminal.rekey | cutover | ...
+    subject      TEXT NOT NULL,                 -- agent id, terminal id, business date, ...
+    before_state TEXT,                          -- json
+    after_state  TEXT                           -- json
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at, audit_id);
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
