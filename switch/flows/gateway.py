@@ -73,6 +73,26 @@ class TerminalGateway:
             await self._dispatch(ctx)
         return await self._answer(ctx, started)
 
+    def refuse(self, session: TerminalSession, raw: bytes, rc: str = "91") -> bytes | None:
+        """The answer to a request shed under overload, built without the database or a task: the
+        request's echoed fields and `rc`, MACed when it comes from the terminal signed on here (the
+        only key at hand), otherwise unsigned like a 58. None for what needs no answer."""
+        try:
+            request: Message | None = decode(raw, TI)
+        except CodecError:
+            request = salvage(raw, TI)
+        mti = response_mti(request.mti) if request is not None else None
+        if mti is None:
+            return None
+        fields = {n: v for n, v in request.fields.items() if n in ECHOED}
+        fields[39] = rc
+        response = Message(mti, fields)
+        own = session.key is not None and (request.get(41) or "").rstrip() == session.terminal_id
+        try:
+            return sign(response, session.key, TI) if own else encode(response, TI)
+        except CodecError:
+            return None
+
     async def _terminal(self, terminal_id: str | None):
         if not terminal_id:
             return None
@@ -115,7 +135,7 @@ class TerminalGateway:
             if ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked:
                 ctx.decline("58")
                 return
-            session.terminal_id, session.signed_on = ctx.terminal.terminal_id, True
+            session.sign_on(ctx.terminal.terminal_id, ctx.terminal.key)
             ctx.rc = "00"
         elif code == "002":
             session.signed_on = False

@@ -93,11 +93,7 @@ async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | N
     """Registers a terminal of `agent_id`; returns its MAC key as 32 upper-case hex characters
     (`key_hex` in either case, or a fresh random key when None)."""
     _check_id("terminal", terminal_id, 8)
-    if key_hex is None:
-        key_hex = secrets.token_bytes(16).hex()
-    if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
-        raise ValueError("terminal key must be 32 hex characters (16 bytes)")
-    key_hex = key_hex.upper()
+    key_hex = _new_key(key_hex)
     if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
         raise ValueError(f"unknown agent {agent_id}")
     added = await tx.execute(
@@ -107,6 +103,25 @@ async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | N
     if added == 0:
         raise ValueError(f"terminal {terminal_id} already exists")
     return key_hex
+
+
+async def rekey_terminal(tx: Tx, terminal_id: str, key_hex: str | None) -> str:
+    """Gives a terminal a new MAC key (`key_hex`, or a fresh random one when None) and returns it as
+    32 upper-case hex characters. The old key is refused from the next message on: the gateway reads
+    the terminal's key for every message."""
+    key_hex = _new_key(key_hex)
+    changed = await tx.execute("UPDATE terminals SET mac_key = ? WHERE terminal_id = ?", key_hex, terminal_id)
+    if changed == 0:
+        raise ValueError(f"unknown terminal {terminal_id}")
+    return key_hex
+
+
+def _new_key(key_hex: str | None) -> str:
+    if key_hex is None:
+        key_hex = secrets.token_bytes(16).hex()
+    if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
+        raise ValueError("terminal key must be 32 hex characters (16 bytes)")
+    return key_hex.upper()
 
 
 def key_check(key_hex: str) -> str:

@@ -29,6 +29,9 @@ SAF_KINDS = ("reversal", "advice")
 # disputed (0510 95), refused (another 0510 code), unsent (no 0510 came); open/closed before settling.
 SETTLEMENT_STATES = ("open", "closed", "unsent", "settled", "disputed", "refused")
 # Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.
+# Why an overload limit refused or closed a connection or shed a request (switch.links.limits.Shed).
+SHED_REASONS = ("connections", "address", "switch_in_flight", "terminal_in_flight", "terminal_rate", "abuse",
+                "unread", "bank_busy")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 
 _REQUEST_LABELS = ("interface", "mti", "proc", "product", "bank")
@@ -52,6 +55,8 @@ _FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("gauge", "settlement_state", "1 for the settlement state of the latest business date",
      ("bank", "state")),
     ("counter", "frames_rejected", "Frames refused before processing", ("interface", "reason")),
+    ("counter", "overload_shed", "Connections refused or closed, and requests answered 91 unprocessed, by the"
+     " overload limits", ("reason",)),
     ("counter", "mac_failures", "Terminal requests with a missing or wrong MAC", ()),
     ("counter", "ops_flags", "Cases flagged to operations", ("kind",)),
     ("gauge", "business_date", "The open business date (label), always 1", ("date",)),
@@ -86,6 +91,8 @@ class Metrics:
             extra = {"buckets": LATENCY_BUCKETS} if kind == "histogram" else {}
             self._m[name] = types[kind](f"ppob_{name}", doc, labels, registry=self.registry, **extra)
         self._settlement_states: dict[str, set[str]] = {}
+        for reason in SHED_REASONS:  # exported at 0 from the start, so rate() alerts work at once
+            self._m["overload_shed"].labels(reason=reason)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -113,6 +120,11 @@ class Metrics:
         """A frame refused before processing; reason is a short fixed word (too_long, decode, stall...)."""
         _check(interface, INTERFACES, "interface")
         self._m["frames_rejected"].labels(interface=interface, reason=reason).inc()
+
+    def overload_shed(self, reason: str) -> None:
+        """A connection refused or closed, or a request shed, by an overload limit (limits.Shed values)."""
+        _check(reason, SHED_REASONS, "reason")
+        self._m["overload_shed"].labels(reason=reason).inc()
 
     def mac_failure(self) -> None:
         self._m["mac_failures"].inc()
@@ -198,6 +210,9 @@ class NullMetrics(Metrics):
         pass
 
     def mac_failure(self) -> None:
+        pass
+
+    def overload_shed(self, reason: str) -> None:
         pass
 
     def ops_flag(self, kind: str) -> None:
