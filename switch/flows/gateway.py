@@ -10,11 +10,11 @@ from switch.ledger import accounts
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
-from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
 from .context import TxnContext, run_steps
+from .malformed import MalformedLog, Outcome, answerable, kind_of
 
 log = structlog.get_logger("gateway")
 
@@ -38,6 +38,7 @@ def response_mti(mti: str) -> str | None:
 class TerminalGateway:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
+        self._malformed_log = MalformedLog()
 
     async def handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
         with self.svc.metrics.in_flight("terminal"):
@@ -49,14 +50,16 @@ class TerminalGateway:
             request = decode(raw, TI)
             malformed: CodecError | None = None
         except CodecError as exc:
-            request, malformed = salvage(raw, TI), exc
-            if request is None or response_mti(request.mti) is None:
-                log.warning("terminal_message_unreadable", peer=session.peer, error=str(exc))
+            readable = answerable(raw)
+            self._malformed(session, exc, Outcome.CLOSED if readable is None else Outcome.ANSWERED)
+            if readable is None:  # the sender could not match an answer: do not leave it waiting
+                session.close()
                 return None
+            request, malformed = readable, exc
         if response_mti(request.mti) is None:
             log.info("terminal_response_ignored", peer=session.peer, mti=request.mti)
             return None
-        log.info("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
+        log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
         terminal = await self._terminal(request.get(41))
         if terminal is None:
@@ -64,7 +67,6 @@ class TerminalGateway:
         agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
         ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
-            log.warning("terminal_message_malformed", terminal=terminal.terminal_id, error=str(malformed))
             ctx.decline("30")
         elif not verify_decoded(request, raw, terminal.key):
             self._count_mac_failure()
@@ -164,8 +166,14 @@ class TerminalGateway:
         log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc)
         try:
             return encode(response, TI)
-        except CodecError:
+        except CodecError:  # cannot be answered: do not leave the sender waiting
+            session.close()
             return None
+
+    def _malformed(self, session: TerminalSession, error: CodecError, outcome: Outcome) -> None:
+        kind = kind_of(error)
+        self.svc.metrics.terminal_malformed_frame(kind.value, outcome.value)
+        self._malformed_log.frame(kind, outcome, error, peer=session.peer)
 
     def _count_mac_failure(self) -> None:
         self.svc.metrics.mac_failure()
@@ -175,7 +183,8 @@ class TerminalGateway:
         req = ctx.request
         log.info("terminal_out", terminal=ctx.terminal_id, mti=req.mti, proc=req.get(3),
                  network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
-                 customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, rc=response.get(39),
+                 customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, bank_stan=ctx.bank_stan,
+                 rc=response.get(39),
                  latency_ms=round(elapsed * 1000, 1), **{k: v for k, v in ctx.log.items() if k != "inquiry"})
         self.svc.metrics.observe_request("terminal", req.mti, req.get(3) or req.get(70) or "",
                                          ctx.product or "", ctx.bank.id if ctx.bank else "",
