@@ -14,6 +14,7 @@ from switch.flows.gateway import TerminalGateway
 from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
 from switch.ledger.calendar import BusinessCalendar
+from switch.ledger import keyring
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
@@ -60,6 +61,9 @@ class SwitchApp:
         cfg = self.config
         self.db = open_database(cfg.switch.database)
         await self.db.open()
+        keyring.configure(self.db, cfg.switch.master_key_file,
+                          notify=lambda line: log.warning("master_key", detail=line))
+        await keyring.start(self.db)  # a missing or wrong master key file stops the start here
         calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
         stans = StanAllocator(self.db)

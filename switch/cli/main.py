@@ -176,6 +176,7 @@ def run_serve(config: Config) -> int:
 async def _serve(config: Config) -> int:
     from switch.app import SwitchApp
     from switch.ledger.storage import StorageError
+    from switch.ledger.vault import VaultError
     from switch.ops.metrics import Metrics
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -184,7 +185,7 @@ async def _serve(config: Config) -> int:
     app = SwitchApp(config, metrics=Metrics())
     try:
         await app.start()
-    except (OSError, StorageError) as exc:   # a port in use, a database that will not open
+    except (OSError, StorageError, VaultError) as exc:  # a port in use, a database or key file refused
         await _abandon(app)
         print(f"ppob-switch: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -208,22 +209,35 @@ async def _abandon(app: Any) -> None:
 
 # ---- admin commands ------------------------------------------------------------------------------
 
+def say(line: str) -> None:
+    print(f"ppob-switch: {line}", file=sys.stderr)
+
+
 @asynccontextmanager
-async def database(config: Config) -> AsyncIterator[Any]:
+async def database(config: Config, *, check_keys: bool = False) -> AsyncIterator[Any]:
+    """The switch's database with its key ring; `check_keys` checks the master key file first (and
+    seals keys still in clear) — commands that touch terminal keys."""
+    from switch.ledger import keyring
     from switch.ledger.storage import StorageError, open_database
+    from switch.ledger.vault import VaultError
     db = open_database(config.switch.database)
     try:
         await db.open()
     except (StorageError, OSError) as exc:
         raise CommandFailed(f"database {config.switch.database}: {exc}")
     try:
+        keyring.configure(db, config.switch.master_key_file, notify=say)
+        if check_keys:
+            await keyring.start(db)
         yield db
+    except VaultError as exc:
+        raise CommandFailed(str(exc))
     finally:
         await db.close()
 
 
 async def run_admin(args: argparse.Namespace, config: Config) -> int:
-    async with database(config) as db:
+    async with database(config, check_keys=args.command in ("terminal", "keys")) as db:
         if args.command == "agent":
             return await agent_command(args, db, config)
         if args.command == "terminal":
