@@ -51,27 +51,47 @@ def non_negative(text: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="ppob-bank-sim", description="Simulated partner bank host (contract HI side).")
+    p.add_argument("--version", action="version", version=f"ppob-bank-sim {_version()}")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--listen", type=address, metavar="HOST:PORT", help="accept the switch's connections")
-    where.add_argument("--connect", type=address, metavar="HOST:PORT", help="connect to the switch")
-    p.add_argument("--framing", choices=("2B", "4A"), default="2B")
-    p.add_argument("--seed", type=int, default=1, help="book seed (same seed, same customers)")
-    p.add_argument("--size", type=non_negative, default=1000, help="customers per product")
-    p.add_argument("--bank-id", default="BANKSIM")
-    p.add_argument("--latency-ms", type=non_negative, default=0)
-    p.add_argument("--timeout-rate", type=rate, default=0.0)
-    p.add_argument("--decline-rate", type=rate, default=0.0)
-    p.add_argument("--drop-rate", type=rate, default=0.0)
-    p.add_argument("--fault-seed", type=int, default=0)
-    p.add_argument("--echo-interval-s", type=float, default=None, help="send our own 0800/301 this often")
-    p.add_argument("--settlement-dir", default=None, help="write RCN/CTL files here at each cutover")
-    p.add_argument("--list-customers", action="store_true", help="print the example customers and exit")
-    p.add_argument("--json-logs", action="store_true")
+    where.add_argument("--listen", type=address, metavar="HOST:PORT", help="accept the switch's connections here")
+    where.add_argument("--connect", type=address, metavar="HOST:PORT", help="connect to the switch here")
+    p.add_argument("--framing", choices=("2B", "4A"), default="2B",
+                   help="length header: 2B two bytes binary, 4A four ASCII digits (default 2B)")
+    p.add_argument("--seed", type=int, default=1, help="book seed: the same seed, the same customers (default 1)")
+    p.add_argument("--size", type=non_negative, default=1000, help="customers per product (default 1000)")
+    p.add_argument("--bank-id", default="BANKSIM", help="this bank's id in files and logs (default BANKSIM)")
+    p.add_argument("--latency-ms", type=non_negative, default=0,
+                   help="wait this many milliseconds before each answer (default 0)")
+    p.add_argument("--timeout-rate", type=rate, default=0.0,
+                   help="share of requests never answered, 0 to 1 (default 0)")
+    p.add_argument("--decline-rate", type=rate, default=0.0,
+                   help="share of payments and inquiries declined with 05, 0 to 1 (default 0)")
+    p.add_argument("--drop-rate", type=rate, default=0.0,
+                   help="share of requests processed, then the link dropped instead of the answer, 0 to 1 (default 0)")
+    p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default 0)")
+    p.add_argument("--echo-interval-s", type=float, default=None,
+                   help="send our own 0800/301 echo this often, seconds (default: never)")
+    p.add_argument("--settlement-dir", default=None,
+                   help="write the RCN/CTL files here at each cutover (default: none written)")
+    p.add_argument("--list-customers", action="store_true",
+                   help="print the example customers of --seed for each scenario and exit")
+    p.add_argument("--json-logs", action="store_true",
+                   help="JSON log lines even on a terminal (default: JSON when stderr is not a terminal)")
     return p
 
 
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("ppob-switch")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def configure_logging(json_logs: bool) -> None:
-    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    """JSON lines when asked or when stderr is not a terminal (a file, a pipe, a collector), like serve."""
+    as_json = json_logs or not sys.stderr.isatty()
+    renderer = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
                     renderer],
@@ -141,7 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("one of --listen HOST:PORT or --connect HOST:PORT is required")
     book = Book.generate(args.seed, args.size)
     if args.list_customers:
-        Console().print(customers_table(book))
+        # piped or redirected: no terminal width to fit, so every column is printed whole
+        Console(width=None if sys.stdout.isatty() else 400).print(customers_table(book))
         return 0
     configure_logging(args.json_logs)
     try:

@@ -52,12 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the terminal's warnings (bad MACs, late responses) on stderr")
     p = _Parser(prog=PROG, parents=[common],
                 description="Simulated PPOB agent terminal (TI side of the contract).")
-    p.add_argument("--switch", required=True, metavar="HOST:PORT")
-    p.add_argument("--terminal-id", required=True, metavar="TID")
-    p.add_argument("--agent-id", required=True, metavar="AID")
-    p.add_argument("--key", required=True, metavar="HEX32", help="the terminal's 16-byte MAC key in hex")
-    p.add_argument("--channel", default="6021", choices=("6021", "6022", "6025"), help="field 18")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a response")
+    p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    p.add_argument("--switch", metavar="HOST:PORT", help="the switch's terminal port (required but for journal)")
+    p.add_argument("--terminal-id", required=True, metavar="TID", help="this terminal's id (field 41), 1-8 chars")
+    p.add_argument("--agent-id", metavar="AID", help="its agent's id (field 42; required but for journal)")
+    p.add_argument("--key", metavar="HEX32",
+                   help="the terminal's 16-byte MAC key in hex, as `ppob-switch terminal add` printed it"
+                        " (required but for journal)")
+    p.add_argument("--channel", default="6021", choices=("6021", "6022", "6025"),
+                   help="field 18: 6021 loket, 6022 EDC, 6025 mobile (default 6021)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a response (default 60)")
     p.add_argument("--tls", action="store_true", help="connect with TLS (system CAs)")
     p.add_argument("--tls-ca", metavar="FILE", help="connect with TLS, trusting this CA file")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -75,15 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
                        ("reverse", "reverse a payment (0400)")):
         sub.add_parser(name, help=text).add_argument("stan")
     sub.add_parser("shell", help="interactive loket menu on stdin")
+    q = sub.add_parser("journal", help="list this terminal's journal (STAN, kind, rc) without the switch")
+    q.add_argument("--last", type=int, default=20, metavar="N", help="the last N requests (default 20; 0: all)")
     sub.add_parser("echo", help="0800 echo test")
     q = sub.add_parser("load", help="load generator: throughput and latency percentiles")
-    q.add_argument("--count", type=int, default=100)
-    q.add_argument("--concurrency", type=int, default=10)
-    q.add_argument("--product", default="PLNPST")
-    q.add_argument("--op", default="inquiry", choices=("inquiry", "pay", "balance", "echo"))
-    q.add_argument("--customers", metavar="C1,C2,...")
-    q.add_argument("--denomination", type=int, default=20_000, help="prepaid purchases, rupiah")
-    q.add_argument("--max-seconds", type=float, default=300.0)
+    q.add_argument("--count", type=int, default=100, help="requests to send in all (default 100)")
+    q.add_argument("--concurrency", type=int, default=10, help="requests in flight at once (default 10)")
+    q.add_argument("--product", default="PLNPST", help="product of inquiries and payments (default PLNPST)")
+    q.add_argument("--op", default="inquiry", choices=("inquiry", "pay", "balance", "echo"),
+                   help="what each request is (default inquiry)")
+    q.add_argument("--customers", metavar="C1,C2,...",
+                   help="customer numbers to use in turn (default: generated numbers)")
+    q.add_argument("--denomination", type=int, default=20_000,
+                   help="prepaid purchases: the token, whole rupiah (default 20000)")
+    q.add_argument("--max-seconds", type=float, default=300.0, help="stop after this long (default 300)")
     return p
 
 
@@ -99,11 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     journal_path = args.journal or Path.home() / ".ppob-terminal" / f"{args.terminal_id}.journal"
+    if args.command == "journal" and not Path(journal_path).expanduser().is_file():
+        return _fail(f"no journal at {journal_path} (give --journal FILE)")
     try:
         journal = Journal(journal_path)
     except (OSError, sqlite3.Error) as exc:
         return _fail(f"cannot open the journal {journal_path}: {exc}")
     try:
+        if args.command == "journal":
+            return list_journal(journal, args)
         client = TerminalClient(host, port, args.terminal_id, args.agent_id, key, journal,
                                 channel=args.channel, tls=_tls(args), timeout=args.timeout)
         return asyncio.run(_run(args, client))
@@ -111,10 +124,28 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc).strip("'\""))
     except OSError as exc:
         return _fail(f"cannot reach the switch at {args.switch}: {_reason(exc)}")
+    except BrokenPipeError:   # `… | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     except KeyboardInterrupt:
         return 130
     finally:
         journal.close()
+
+
+def _quiet_stdout() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError:
+        pass
+
+
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("ppob-switch")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _reason(exc: OSError) -> str:
@@ -122,13 +153,21 @@ def _reason(exc: OSError) -> str:
 
 
 def _validate(args: argparse.Namespace) -> tuple[str, int, bytes]:
+    if not (0 < len(args.terminal_id) <= 8 and args.terminal_id.isascii() and args.terminal_id.isprintable()):
+        raise UsageError("--terminal-id: 1 to 8 printable ASCII characters")
+    if args.command == "journal":
+        if args.last < 0:
+            raise UsageError(f"--last: 0 or more, got {args.last}")
+        return "", 0, b""
+    missing = [flag for flag, value in (("--switch", args.switch), ("--agent-id", args.agent_id),
+                                        ("--key", args.key)) if value is None]
+    if missing:
+        raise UsageError(f"{args.command} needs {', '.join(missing)}")
     m = re.fullmatch(r"\[?([^\[\]]+?)\]?:(\d{1,5})", args.switch)
     if not m or not 0 < int(m.group(2)) < 65536:
         raise UsageError(f"--switch: expected HOST:PORT, got {args.switch!r}")
     if not re.fullmatch(r"[0-9A-Fa-f]{32}", args.key):
         raise UsageError("--key: expected 32 hex characters (a 16-byte key)")
-    if not (0 < len(args.terminal_id) <= 8 and args.terminal_id.isascii() and args.terminal_id.isprintable()):
-        raise UsageError("--terminal-id: 1 to 8 printable ASCII characters")
     if not (0 < len(args.agent_id) <= 15 and args.agent_id.isascii() and args.agent_id.isprintable()):
         raise UsageError("--agent-id: 1 to 15 printable ASCII characters")
     if args.tls_ca and not Path(args.tls_ca).is_file():
@@ -255,6 +294,53 @@ def _print_receipt(args: argparse.Namespace, lines: list[str], data: dict) -> No
     print(json.dumps({**data, "receipt": lines}) if args.json else "\n".join(lines))
     if args.escpos:
         Path(args.escpos).write_bytes(to_escpos(lines))
+
+
+KINDS = {("0200", "380000"): "inquiry", ("0200", "500000"): "payment", ("0200", "310000"): "balance",
+         ("0200", "390000"): "status", ("0400", "500000"): "reversal", ("0800", ""): "network"}
+
+
+def list_journal(journal: Journal, args: argparse.Namespace) -> int:
+    """One line per request, oldest first: the STAN to give reprint / status / reverse, and how it ended."""
+    entries = journal.entries(args.terminal_id)
+    if args.last:
+        entries = entries[-args.last:]
+    if args.json:
+        print(json.dumps([{"stan": e.stan, "sent_at": e.sent_at.isoformat(), "kind": _kind(e),
+                           "product": _product(e), "customer": _customer(e), "amount_minor": _amount(e),
+                           "status": e.status, "rc": e.rc} for e in entries]))
+        return 0
+    if not entries:
+        print(f"the journal of terminal {args.terminal_id} is empty")
+        return 0
+    print(f"{'STAN':6}  {'sent (UTC)':19}  {'kind':8}  {'product':7}  {'customer':13}  {'amount':>15}  rc  status")
+    for e in entries:
+        amount = _amount(e)
+        shown = rupiah(amount // 100) if amount else "-"
+        print(f"{e.stan:6}  {e.sent_at:%Y-%m-%d %H:%M:%S}  {_kind(e):8}  {_product(e) or '-':7}  "
+              f"{_customer(e) or '-':13}  {shown:>15}  {e.rc or '--'}  {e.status}")
+    return 0
+
+
+def rupiah(whole: int) -> str:
+    return "Rp " + f"{whole:,}".replace(",", ".")
+
+
+def _kind(e) -> str:
+    return KINDS.get((e.mti, e.proc), f"{e.mti}/{e.proc}")
+
+
+def _product(e) -> str:
+    return (e.request.get(48) or "")[:6]
+
+
+def _customer(e) -> str:
+    return (e.request.get(48) or "")[6:19].strip()
+
+
+def _amount(e) -> int:
+    text = e.request.get(4) or "0"
+    return int(text) if text.isdigit() else 0
 
 
 def _fail(message: str) -> int:

@@ -5,31 +5,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import os
 import re
 import signal
 import sys
 from contextlib import asynccontextmanager
 from datetime import date
+from importlib import metadata
 from typing import Any, AsyncIterator
 
+from switch.cli.commands import CommandFailed
 from switch.config import Config, ConfigError, load_config
 from switch.ops.text import rupiah_text
 
 
-class CommandFailed(Exception):
-    """Exit 1 with this line."""
-
-
 def rupiah_arg(text: str) -> int:
-    """A whole-rupiah amount on the command line → minor units."""
+    """A whole-rupiah amount on the command line → minor units (0 .. the largest deposit)."""
+    from switch.ledger.money import MAX_BALANCE
+    if text.startswith("-") and text[1:].isdigit():
+        raise argparse.ArgumentTypeError(f"{text} is negative; give a whole number of rupiah, 0 or more")
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rupiah")
+    if int(text) * 100 > MAX_BALANCE:
+        raise argparse.ArgumentTypeError(f"{text} is more than the maximum {rupiah_text(MAX_BALANCE)}")
     return int(text) * 100
 
 
 def positive_rupiah_arg(text: str) -> int:
-    """A topup: whole rupiah, more than nothing."""
+    """A topup: whole rupiah, more than nothing, at most the largest single topup."""
+    from switch.ledger.money import MAX_TOPUP
+    if text.isdigit() and int(text) * 100 > MAX_TOPUP:
+        raise argparse.ArgumentTypeError(f"{text} is more than the maximum topup {rupiah_text(MAX_TOPUP)}")
     minor = rupiah_arg(text)
     if minor == 0:
         raise argparse.ArgumentTypeError("must be at least 1 rupiah")
@@ -66,8 +72,11 @@ def date_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD")
 
 
-def rupiah(minor: int) -> int | str:
-    return minor // 100 if minor % 100 == 0 else f"{minor / 100:.2f}"
+def version_text() -> str:
+    try:
+        return metadata.version("ppob-switch")
+    except metadata.PackageNotFoundError:   # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,68 +85,97 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+NEEDS_SERVE = " Needs a running `ppob-switch serve` on the same database: the switch does the work."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="ppob-switch", description="PPOB ISO 8583 payment switch")
-    agent_id, terminal_id = id_arg("agent", 15), id_arg("terminal", 8)
+    parser = Parser(prog="ppob-switch", description="PPOB ISO 8583 payment switch. Exit status: 0 success,"
+                    " 2 usage or configuration error, 1 any other failure (one line on stderr).")
+    parser.add_argument("--version", action="version", version=f"ppob-switch {version_text()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-
-    def with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--config", help="the switch's TOML file (or PPOB_CONFIG)")
-        sub.add_argument("--operator", type=text_arg, metavar="NAME",
-                         help="who does this, for the audit trail (default: the OS user)")
-        return sub
-
     demo = commands.add_parser("demo", help="switch + simulated bank + simulated terminal, one process")
-    demo.add_argument("--keep", metavar="DIR", help="keep the demo's database and files in DIR")
-    with_config(commands.add_parser("serve", help="run the switch until SIGTERM/SIGINT"))
+    demo.add_argument("--keep", metavar="DIR", help="keep the demo's database and files in DIR (default: a"
+                      " temporary folder, removed at the end); a DIR kept before is started afresh")
+    _with_config(commands.add_parser("serve", help="run the switch until SIGTERM/SIGINT"))
+    _agent_commands(commands)
+    _terminal_commands(commands)
+    _with_config(commands.add_parser("cutover", help="close the open business date now." + NEEDS_SERVE,
+                                     description="Close the open business date now." + NEEDS_SERVE))
+    settle = _with_config(commands.add_parser(
+        "settle", help="settle a closed business date with the banks." + NEEDS_SERVE,
+        description="Send each bank its 0500 totals of a closed business date and write the settlement"
+                    " files." + NEEDS_SERVE))
+    settle.add_argument("--date", type=date_arg, required=True, help="the closed business date, YYYY-MM-DD")
+    settle.add_argument("--bank", help="only this bank (an id of the configuration; default: every bank)")
+    recon = _with_config(commands.add_parser("recon", help="reconcile a bank's file with the switch's records"))
+    recon.add_argument("--bank", required=True, help="the bank whose file it is (an id of the configuration)")
+    recon.add_argument("--date", type=date_arg, required=True, help="the business date, YYYY-MM-DD")
+    recon.add_argument("--file", required=True, help="the bank's RCN file (its CTL file is read from beside it)")
+    recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV here (default: none)")
+    audit = _with_config(commands.add_parser("audit", help="who changed money or access, when, what"))
+    audit.add_argument("--from", dest="date_from", type=date_arg, required=True,
+                       help="first day, YYYY-MM-DD (inclusive)")
+    audit.add_argument("--to", dest="date_to", type=date_arg, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
+    return parser
 
+
+def _with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub.add_argument("--config", metavar="FILE", help="the switch's TOML file (default: $PPOB_CONFIG)")
+    sub.add_argument("--operator", type=text_arg, metavar="NAME",
+                     help="who does this, for the audit trail (default: the OS user)")
+    return sub
+
+
+def _agent_commands(commands: Any) -> None:
+    agent_id = id_arg("agent", 15)
     agent = commands.add_parser("agent", help="agents (mitra) and their deposits")
     agent_cmds = agent.add_subparsers(dest="agent_command", required=True, parser_class=Parser)
-    add = with_config(agent_cmds.add_parser("add", help="register an agent with an empty deposit"))
-    add.add_argument("agent_id", type=agent_id)
-    add.add_argument("--name", required=True, type=text_arg)
-    add.add_argument("--daily-limit", type=rupiah_arg, metavar="RUPIAH")
-    topup = with_config(agent_cmds.add_parser("topup", help="credit the deposit (idempotent by --ref)"))
+    add = _with_config(agent_cmds.add_parser("add", help="register an agent with an empty deposit"))
+    add.add_argument("agent_id", type=agent_id, help="1 to 15 printable characters, no spaces")
+    add.add_argument("--name", required=True, type=text_arg, help="the shop's name, printed on statements")
+    add.add_argument("--daily-limit", type=rupiah_arg, metavar="RUPIAH",
+                     help="the most the agent may pay out per business date, whole rupiah (default: no limit)")
+    lst = _with_config(agent_cmds.add_parser("list", help="every agent: balance, held, daily limit, blocked"))
+    lst.add_argument("--json", action="store_true", help="print JSON (amounts in whole rupiah) instead of a table")
+    topup = _with_config(agent_cmds.add_parser("topup", help="credit the deposit (idempotent by --ref)"))
     topup.add_argument("agent_id", type=agent_id)
-    topup.add_argument("amount", type=positive_rupiah_arg, metavar="RUPIAH")
-    topup.add_argument("--ref", required=True, type=text_arg)
-    balance = with_config(agent_cmds.add_parser("balance", help="ledger and available balance"))
+    topup.add_argument("amount", type=positive_rupiah_arg, metavar="RUPIAH",
+                       help="whole rupiah, 1 to 1000000000 per topup")
+    topup.add_argument("--ref", required=True, type=text_arg,
+                       help="the transfer's reference (required); the same ref again changes nothing")
+    balance = _with_config(agent_cmds.add_parser("balance", help="ledger and available balance"))
     balance.add_argument("agent_id", type=agent_id)
-    balance.add_argument("--json", action="store_true")
+    balance.add_argument("--json", action="store_true", help="print JSON (amounts in whole rupiah)")
     for verb, what in (("block", "block an agent: its terminals get 58"),
                        ("unblock", "let a blocked agent's terminals transact again")):
-        sub = with_config(agent_cmds.add_parser(verb, help=what))
-        sub.add_argument("agent_id", type=agent_id)
-    statement = with_config(agent_cmds.add_parser("statement", help="topups, payments, reversals, commissions"))
+        _with_config(agent_cmds.add_parser(verb, help=what)).add_argument("agent_id", type=agent_id)
+    statement = _with_config(agent_cmds.add_parser("statement", help="topups, payments, reversals, commissions"))
     statement.add_argument("agent_id", type=agent_id)
-    statement.add_argument("--from", dest="date_from", type=date_arg, required=True)
-    statement.add_argument("--to", dest="date_to", type=date_arg, required=True)
-    statement.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout)")
+    statement.add_argument("--from", dest="date_from", type=date_arg, required=True,
+                           help="first day, YYYY-MM-DD (WIB, inclusive)")
+    statement.add_argument("--to", dest="date_to", type=date_arg, required=True,
+                           help="last day, YYYY-MM-DD (WIB, inclusive)")
+    statement.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
 
+
+def _terminal_commands(commands: Any) -> None:
+    agent_id, terminal_id = id_arg("agent", 15), id_arg("terminal", 8)
     terminal = commands.add_parser("terminal", help="agent terminals and their MAC keys")
     terminal_cmds = terminal.add_subparsers(dest="terminal_command", required=True, parser_class=Parser)
-    tadd = with_config(terminal_cmds.add_parser("add", help="register a terminal; prints its MAC key"))
-    tadd.add_argument("terminal_id", type=terminal_id)
-    tadd.add_argument("--agent", required=True, type=agent_id)
-    tadd.add_argument("--key", metavar="HEX32", type=key_arg)
+    tadd = _with_config(terminal_cmds.add_parser("add", help="register a terminal; prints its MAC key"))
+    tadd.add_argument("terminal_id", type=terminal_id, help="1 to 8 printable characters, no spaces")
+    tadd.add_argument("--agent", required=True, type=agent_id, help="the agent the terminal belongs to")
+    tadd.add_argument("--key", metavar="HEX32", type=key_arg, help="the MAC key (default: a fresh random key)")
+    rekey = _with_config(terminal_cmds.add_parser(
+        "rekey", help="give a terminal a new MAC key, printed once; the old key is refused from then on"))
+    rekey.add_argument("terminal_id", type=terminal_id)
+    rekey.add_argument("--key", metavar="HEX32", type=key_arg, help="the new key (default: a fresh random key)")
+    tlist = _with_config(terminal_cmds.add_parser("list", help="every terminal: agent, blocked (never keys)"))
+    tlist.add_argument("--agent", type=agent_id, help="only this agent's terminals (default: all)")
+    tlist.add_argument("--json", action="store_true", help="print JSON instead of a table")
     for verb, what in (("block", "block a terminal: it gets 58"), ("unblock", "unblock a terminal")):
-        sub = with_config(terminal_cmds.add_parser(verb, help=what))
-        sub.add_argument("terminal_id", type=terminal_id)
-
-    with_config(commands.add_parser("cutover", help="close the open business date now"))
-    settle = with_config(commands.add_parser("settle", help="settle a closed business date with the banks"))
-    settle.add_argument("--date", type=date_arg, required=True)
-    settle.add_argument("--bank")
-    recon = with_config(commands.add_parser("recon", help="reconcile a bank's file with the switch's records"))
-    recon.add_argument("--bank", required=True)
-    recon.add_argument("--date", type=date_arg, required=True)
-    recon.add_argument("--file", required=True)
-    recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV")
-    audit = with_config(commands.add_parser("audit", help="who changed money or access, when, what"))
-    audit.add_argument("--from", dest="date_from", type=date_arg, required=True)
-    audit.add_argument("--to", dest="date_to", type=date_arg, required=True)
-    audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout)")
-    return parser
+        _with_config(terminal_cmds.add_parser(verb, help=what)).add_argument("terminal_id", type=terminal_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,11 +191,28 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ppob-switch: configuration error: {exc}", file=sys.stderr)
         return 2
+    except UsageError as exc:
+        print(f"ppob-switch: error: {exc}", file=sys.stderr)
+        return 2
     except CommandFailed as exc:
         print(f"ppob-switch: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:   # `… | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+class UsageError(Exception):
+    """Exit 2: what was typed does not fit the configuration (e.g. a bank it does not have)."""
 
 
 # ---- serve ---------------------------------------------------------------------------------------
@@ -237,9 +292,14 @@ async def database(config: Config, *, check_keys: bool = False) -> AsyncIterator
 
 
 async def run_admin(args: argparse.Namespace, config: Config) -> int:
+    from switch.cli.commands import agent_command, handed_over, terminal_command
+    bank = getattr(args, "bank", None)
+    if bank is not None and bank not in [b.id for b in config.banks]:
+        raise UsageError(f"{args.command}: unknown bank {bank} (--bank; configured: "
+                         f"{', '.join(b.id for b in config.banks) or 'none'})")
     async with database(config, check_keys=args.command in ("terminal", "keys")) as db:
         if args.command == "agent":
-            return await agent_command(args, db, config)
+            return await agent_command(args, db)
         if args.command == "terminal":
             return await terminal_command(args, db)
         if args.command in ("cutover", "settle"):
@@ -251,89 +311,6 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
             from switch.cli.audit_report import audit_command
             return await audit_command(db, config, args)
     raise CommandFailed(f"unknown command {args.command}")
-
-
-def operator_of(args: argparse.Namespace) -> Any:
-    """Who runs this command, for the audit trail: --operator, else the OS user."""
-    from switch.ledger.audit import AuditSource, os_user
-    from switch.ledger.operations import Operator
-    return Operator(getattr(args, "operator", None) or os_user(), AuditSource.CLI)
-
-
-async def agent_command(args: argparse.Namespace, db: Any, config: Config) -> int:
-    from switch.ledger import accounts, money, operations
-    agent_id, who = args.agent_id, operator_of(args)
-    if args.agent_command == "add":
-        try:
-            await operations.add_agent(db, who, agent_id, args.name, args.daily_limit)
-        except ValueError as exc:
-            raise CommandFailed(str(exc))
-        limit = f", daily limit {rupiah_text(args.daily_limit)}" if args.daily_limit else ""
-        print(f"agent {agent_id} added ({args.name}{limit})")
-        return 0
-    if await db.read(lambda tx: accounts.get_agent(tx, agent_id)) is None:
-        raise CommandFailed(f"agent {agent_id}: no such agent")
-    if args.agent_command == "topup":
-        try:
-            done = await operations.topup(db, who, agent_id, args.amount, args.ref)
-        except ValueError as exc:
-            raise CommandFailed(str(exc))
-        if done.applied:
-            print(f"agent {agent_id}: topped up {rupiah_text(args.amount)} (ref {args.ref});"
-                  f" balance {rupiah_text(done.ledger)}, available {rupiah_text(done.available)}")
-        else:
-            print(f"agent {agent_id}: ref {args.ref} was already applied; nothing changed"
-                  f" (balance {rupiah_text(done.ledger)})")
-        return 0
-    if args.agent_command == "balance":
-        ledger, available = await db.read(lambda tx: money.balances(tx, agent_id))
-        if args.json:
-            print(json.dumps({"agent": agent_id, "ledger": rupiah(ledger), "available": rupiah(available)}))
-        else:
-            print(f"agent {agent_id}: ledger {rupiah_text(ledger)}, available {rupiah_text(available)}")
-        return 0
-    if args.agent_command in ("block", "unblock"):
-        try:
-            await operations.set_agent_blocked(db, who, agent_id, args.agent_command == "block")
-        except ValueError as exc:
-            raise CommandFailed(str(exc))
-        print(f"agent {agent_id} {args.agent_command}ed")
-        return 0
-    if args.agent_command == "statement":
-        from switch.settlement.statement import statement_command
-        return await statement_command(db, args)
-    raise CommandFailed(f"unknown agent command {args.agent_command}")
-
-
-async def terminal_command(args: argparse.Namespace, db: Any) -> int:
-    from switch.ledger import operations
-    terminal_id, who = args.terminal_id, operator_of(args)
-    try:
-        if args.terminal_command == "add":
-            print(await operations.add_terminal(db, who, terminal_id, args.agent, args.key))
-            return 0
-        await operations.set_terminal_blocked(db, who, terminal_id, args.terminal_command == "block")
-    except ValueError as exc:
-        raise CommandFailed(str(exc))
-    print(f"terminal {terminal_id} {args.terminal_command}ed")
-    return 0
-
-
-async def handed_over(args: argparse.Namespace, db: Any) -> int:
-    """cutover and settle run inside the running switch; this waits for its answer."""
-    from switch.admin import AdminError, submit
-    payload: dict = {} if args.command == "cutover" else {"date": args.date, "bank": args.bank}
-    who = operator_of(args)
-    try:
-        # a million-payment day settles in well under a minute; leave room on a loaded machine
-        result = await submit(db, args.command, payload, timeout_s=600.0, actor=who.actor, source=who.source)
-    except AdminError as exc:
-        raise CommandFailed(str(exc))
-    if args.command == "cutover":
-        print(result["closed"])
-        return 0
-    from switch.settlement.settle import print_settlement
-    return print_settlement(result)
 
 
 if __name__ == "__main__":

@@ -70,15 +70,20 @@ async def record(ctx: TxnContext, svc: Services) -> bool:
         await txns.update_txn(tx, txn_id, rrn=f"{txn_id:012d}")
         return txn_id, None
 
-    txn_id, earlier = await svc.db.unit(work)
-    if txn_id is not None:
-        ctx.txn_id, ctx.rrn = txn_id, f"{txn_id:012d}"
-        svc.inflight.begin(txn_id)
-        return GO
-    if earlier.request_hash != digest:
-        log.warning("duplicate_transmission", terminal=ctx.terminal_id, stan=req[11], txn=earlier.txn_id)
-        return ctx.decline("94")
-    finished = await wait_finished(earlier, svc)
+    while True:
+        txn_id, earlier = await svc.db.unit(work)
+        if txn_id is not None:
+            ctx.txn_id, ctx.rrn = txn_id, f"{txn_id:012d}"
+            svc.inflight.begin(txn_id)
+            return GO
+        if earlier.request_hash != digest:
+            log.warning("duplicate_transmission", terminal=ctx.terminal_id, stan=req[11], txn=earlier.txn_id)
+            return ctx.decline("94")
+        finished = await wait_finished(earlier, svc)
+        if finished is not None:
+            break
+        # the first transmission's node died before anything moved and a survivor forgot it:
+        # this one is processed afresh
     ctx.log["retransmission_of"] = finished.txn_id
     if finished.response is None:  # still pending after a long wait: the outcome is not known yet
         ctx.rrn = finished.rrn
@@ -87,7 +92,9 @@ async def record(ctx: TxnContext, svc: Services) -> bool:
     return STOP
 
 
-async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn:
+async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn | None:
+    """The transaction once it has its answer (or after a long wait); None when it was forgotten
+    meanwhile (its node died before anything moved)."""
     deadline = time.monotonic() + RETRANSMISSION_WAIT_S
     while txn.response is None and time.monotonic() < deadline:
         event = svc.inflight.event(txn.txn_id)
@@ -99,6 +106,8 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn:
         else:  # another node (or a recovery) owns it: poll the database
             await asyncio.sleep(0.1)
         txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn.txn_id))
+        if txn is None:
+            return None
     return txn
 
 

@@ -65,8 +65,10 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
             await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
             return refused.rc
-        await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
-                                bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields)
+        if not await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
+                                       bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields):
+            # taken for a dead node's and forgotten by a survivor: the hold must not stay
+            raise RuntimeError(f"payment {ctx.txn_id} was taken over before its hold")
         return None
 
     refused = await svc.db.unit(work)

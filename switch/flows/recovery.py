@@ -8,7 +8,13 @@
   made due at once when its link comes up (store_forward), so it resumes without waiting out the
   retry interval of an attempt the crash interrupted.
 
-While running, `sweep_stranded` does the same for a payment whose flow died without recording its
+While running, `take_over_dead_nodes` does the same for the transactions of a node sharing the
+database that stopped beating (killed -9, its machine gone): a survivor adopts each one (the first to
+move it wins) and puts it right as above, so the dead node's holds are resolved and a terminal that
+retransmits to a survivor gets the stored outcome. Its store-and-forward items need no adopting:
+their attempt leases expire and any node's worker sends them.
+
+`sweep_stranded` does the same for a payment whose flow died without recording its
 outcome (e.g. the database refused the final unit): it would otherwise keep its hold until a restart."""
 from __future__ import annotations
 
@@ -23,7 +29,15 @@ from switch.wire import Message
 
 from .bank import repeat_message, unanswered_follow_up
 from .common import answer_fields
+
 log = structlog.get_logger("recovery")
+
+NODE_DEAD_S = 10.0  # a node whose heartbeat (every second) is older than this is taken for dead
+
+
+def iso_ago(seconds: float) -> str:
+    moment = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def recover(svc: Services) -> dict[str, int]:
@@ -59,6 +73,27 @@ async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
                                                             txn.business_date or "", "68")):
             await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
     await svc.db.unit(work)
+
+
+async def take_over_dead_nodes(svc: Services, older_than_s: float) -> dict[str, int]:
+    """What nodes that stopped beating left 'received' or 'sent' (untouched for `older_than_s`, longer
+    than any bank timeout) is adopted by this node and put right as after a crash."""
+    orphans = await svc.db.read(lambda tx: txns.orphaned_txns(
+        tx, svc.node_id, iso_ago(NODE_DEAD_S), iso_ago(older_than_s)))
+    counts = {"forgotten": 0, "queued": 0}
+    for txn_id, dead in orphans:
+        if not await svc.db.unit(lambda tx: txns.adopt_txn(tx, txn_id, dead, svc.node_id)):
+            continue  # another survivor took it
+        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
+        if txn.state == "received":
+            await svc.db.unit(lambda tx: forget(tx, txn))
+            counts["forgotten"] += 1
+        elif txn.kind == "payment" and txn.bank_request:
+            await queue_unanswered(svc, txn)
+            counts["queued"] += 1
+            svc.saf_wake(txn.bank_id)
+        log.warning("dead_node_txn_taken_over", txn=txn_id, rrn=txn.rrn, dead_node=dead, state=txn.state)
+    return counts
 
 
 async def sweep_stranded(svc: Services, older_than_s: float) -> int:

@@ -31,6 +31,8 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
         return ctx.decline("12")
     if original.response is None:  # still with the bank: its outcome decides what there is to reverse
         original = await wait_finished(original, svc)
+        if original is None:  # its node died before anything moved: there is nothing to reverse
+            return ctx.decline("25")
     ctx.business_date = original.business_date or ctx.business_date
     if original.state in ALREADY or original.state == "advising":
         ctx.rc = "00"  # nothing (more) to move: an earlier reversal or the decline took care of it

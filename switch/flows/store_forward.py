@@ -3,7 +3,13 @@ the database until their bank answers; a worker per bank sends what is due, at o
 again every `reversal_retry_s`, without limit, and as soon as the bank's link comes back.
 
 Only the bank that had the original ever gets its reversal or advice: while that bank is down the
-item waits (no failover)."""
+item waits (no failover).
+
+Several nodes share the queue. Each attempt is claimed (compare-and-set on the attempt count) with
+a lease of `reversal_retry_s`, and an attempt waits for its answer no longer than that, so an item
+is in flight from one node at a time. When a node dies its leases run out and a survivor's worker
+(which looks every `reversal_retry_s` / 2 at most) sends the next attempt: a dead node's items are
+taken over within about 1.5 x `reversal_retry_s`."""
 from __future__ import annotations
 
 import asyncio
@@ -17,7 +23,7 @@ from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission
 from switch.services import Services
 from switch.wire import Message
 
-from .recovery import sweep_stranded
+from .recovery import NODE_DEAD_S, iso_ago, sweep_stranded, take_over_dead_nodes
 
 log = structlog.get_logger("store_forward")
 
@@ -58,6 +64,7 @@ class StoreAndForward:
             await asyncio.sleep(SWEEP_S)
             try:
                 await sweep_stranded(self.svc, older_than)
+                await take_over_dead_nodes(self.svc, older_than)
             except Exception:
                 log.exception("saf_sweep_failed")
 
@@ -82,9 +89,10 @@ class StoreAndForward:
 
     async def _worker(self, link: BankLink) -> None:
         event = self._wake[link.id]
+        poll = min(POLL_S, link.cfg.reversal_retry_s / 2)  # another node's lease may end any time
         while True:
             try:
-                await asyncio.wait_for(event.wait(), POLL_S)
+                await asyncio.wait_for(event.wait(), poll)
             except asyncio.TimeoutError:
                 pass
             event.clear()
@@ -101,7 +109,8 @@ class StoreAndForward:
     async def _due(self, link: BankLink) -> list[txns.SafItem]:
         if link.id in self._came_up:  # back after an outage: what waited for it goes now
             self._came_up.discard(link.id)
-            await self.svc.db.unit(lambda tx: txns.make_due(tx, link.id))
+            await self.svc.db.unit(lambda tx: txns.make_due(tx, link.id, node_id=self.svc.node_id,
+                                                             alive_since=iso_ago(NODE_DEAD_S)))
         return await self.svc.db.read(lambda tx: txns.due_saf(tx, link.id, iso_in(0)))
 
     async def _deliver(self, link: BankLink, item: txns.SafItem) -> None:
@@ -114,8 +123,13 @@ class StoreAndForward:
 
     async def _attempt(self, link: BankLink, item: txns.SafItem) -> None:
         retry = link.cfg.reversal_retry_s
-        if not await self.svc.db.unit(lambda tx: txns.claim_saf(tx, item, iso_in(retry))):
+        node = self.svc.node_id
+        before = await self.svc.db.unit(lambda tx: txns.claim_saf(tx, item, iso_in(retry), node))
+        if before is None:
             return  # answered meanwhile, or another node took this attempt
+        if before and before != node:
+            log.warning("saf_taken_over", bank=link.id, saf=item.saf_id, kind=item.kind, from_node=before,
+                        attempt=item.attempts + 1)
         message = attempt_message(item)
         try:
             # wait no longer than the retry interval: the repeat is due then; an answer to this

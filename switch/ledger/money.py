@@ -14,6 +14,11 @@ TOPUPS = "switch:topups"
 COMMISSION = "switch:commission"
 FEE_INCOME = "switch:fee_income"
 
+# Field 54 carries a balance as 12 digits of minor units, so no deposit may grow past it; one topup
+# is capped well below that so a slip of the finger (an extra 000) is refused, not booked.
+MAX_BALANCE = 9_999_999_999_00      # Rp 9.999.999.999
+MAX_TOPUP = 1_000_000_000_00        # Rp 1.000.000.000
+
 
 class HoldRefused(Exception):
     """The hold was not placed: rc "51" (insufficient deposit) or "61" (over the daily limit).
@@ -22,6 +27,15 @@ class HoldRefused(Exception):
     def __init__(self, rc: str, detail: str = "") -> None:
         super().__init__(f"hold refused ({rc}): {detail}" if detail else f"hold refused ({rc})")
         self.rc = rc
+
+
+class BalanceCapExceeded(ValueError):
+    """A topup would take the deposit past MAX_BALANCE; nothing was booked."""
+
+    def __init__(self, balance: int, amount: int) -> None:
+        super().__init__(f"a topup of {amount} minor units would take the balance {balance} past the"
+                         f" maximum {MAX_BALANCE}")
+        self.balance, self.amount = balance, amount
 
 
 def agent_account(agent_id: str) -> str:
@@ -69,10 +83,15 @@ def _positive(amount: int) -> None:
 async def topup(tx: Tx, agent_id: str, amount: int, ref: str) -> bool:
     """Credits the agent's deposit (switch:topups -X, agent +X). False if `ref` was applied before."""
     _positive(amount)
+    if amount > MAX_TOPUP:
+        raise ValueError(f"a topup is at most {MAX_TOPUP} minor units, not {amount}")
     if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
         raise ValueError(f"unknown agent {agent_id}")
     agent = agent_account(agent_id)
     await ensure_account(tx, agent, "agent")
+    balance = await tx.fetchval("SELECT balance FROM accounts WHERE account_id = ?", agent)
+    if balance + amount > MAX_BALANCE and await topup_of(tx, ref) is None:
+        raise BalanceCapExceeded(balance, amount)
     await ensure_account(tx, TOPUPS, "switch")
     if not await _journal(tx, "topup", ref, [(TOPUPS, -amount), (agent, amount)], agent_id=agent_id):
         return False
@@ -213,6 +232,20 @@ async def post_fee_income(tx: Tx, bank_id: str, amount: int, ref: str, business_
     await _move(tx, receivable, -amount)
     await _move(tx, FEE_INCOME, amount)
     return True
+
+
+async def topup_of(tx: Tx, ref: str) -> tuple[str, int] | None:
+    """(agent, amount in minor units) of the topup booked under `ref`, None if there is none."""
+    row = await tx.fetchone(
+        "SELECT e.agent_id, p.amount FROM entries e JOIN postings p ON p.entry_id = e.entry_id"
+        " WHERE e.kind = 'topup' AND e.ref = ? AND p.account_id <> ?", ref, TOPUPS)
+    return None if row is None else (row["agent_id"], row["amount"])
+
+
+async def all_balances(tx: Tx) -> dict[str, tuple[int, int]]:
+    """(ledger, held) in minor units of every agent that has a deposit account, by agent id."""
+    rows = await tx.fetchall("SELECT account_id, balance, held FROM accounts WHERE kind = 'agent'")
+    return {row["account_id"].removeprefix("agent:"): (row["balance"], row["held"]) for row in rows}
 
 
 async def balances(tx: Tx, agent_id: str) -> tuple[int, int]:

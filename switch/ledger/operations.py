@@ -78,6 +78,20 @@ async def add_terminal(db: Database, who: Operator, terminal_id: str, agent_id: 
     return await db.unit(work)
 
 
+async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex: str | None) -> str:
+    """Gives a terminal a new MAC key (returned once, for the operator to load); the audit record
+    names the old and the new key only by their check values."""
+    async def work(tx: Tx) -> str:
+        terminal = await accounts.get_terminal(tx, terminal_id)
+        if terminal is None:
+            raise ValueError(f"terminal {terminal_id}: no such terminal")
+        key = await accounts.rekey_terminal(tx, terminal_id, key_hex)
+        await _record(tx, who, AuditAction.TERMINAL_REKEY, terminal_id,
+                      {"key_check": accounts.key_check(terminal.key_hex)}, {"key_check": accounts.key_check(key)})
+        return key
+    return await db.unit(work)
+
+
 async def set_terminal_blocked(db: Database, who: Operator, terminal_id: str, blocked: bool) -> None:
     async def work(tx: Tx) -> None:
         terminal = await accounts.get_terminal(tx, terminal_id)
@@ -95,5 +109,5 @@ async def record(db: Database, who: Operator, action: AuditAction, subject: str,
     await db.unit(lambda tx: _record(tx, who, action, subject, before, after))
 
 
-__all__ = ["Operator", "Topup", "add_agent", "add_terminal", "record", "set_agent_blocked",
+__all__ = ["Operator", "Topup", "add_agent", "add_terminal", "record", "rekey_terminal", "set_agent_blocked",
            "set_terminal_blocked", "topup"]

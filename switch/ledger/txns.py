@@ -205,12 +205,20 @@ async def due_saf(tx: Tx, bank_id: str, now: str, limit: int = 50) -> list[SafIt
     return [_saf(row) for row in rows]
 
 
-async def claim_saf(tx: Tx, item: SafItem, next_at: str) -> bool:
-    """Takes one attempt of an item; another node that read the same row loses the race."""
+async def claim_saf(tx: Tx, item: SafItem, next_at: str, node_id: str = "") -> str | None:
+    """Takes one attempt of an item, leased to `node_id` until `next_at` (no other node sends it
+    before then); another node that read the same row loses the race. Returns the node that held
+    the previous lease ("" for none), or None when the claim was lost."""
     count = await tx.execute(
         "UPDATE saf SET attempts = attempts + 1, next_at = ?, updated_at = ? WHERE saf_id = ?"
         " AND state = 'pending' AND attempts = ?", next_at, now_iso(), item.saf_id, item.attempts)
-    return count == 1
+    if count != 1:
+        return None
+    before = await tx.fetchval("SELECT node_id FROM saf_leases WHERE saf_id = ?", item.saf_id)
+    await tx.execute("INSERT INTO saf_leases (saf_id, node_id, until) VALUES (?,?,?) ON CONFLICT (saf_id)"
+                     " DO UPDATE SET node_id = excluded.node_id, until = excluded.until",
+                     item.saf_id, node_id, next_at)
+    return before or ""
 
 
 async def finish_saf(tx: Tx, saf_id: int, rc: str) -> bool:
@@ -218,6 +226,8 @@ async def finish_saf(tx: Tx, saf_id: int, rc: str) -> bool:
     another node), so an outcome is applied once however many answers come."""
     count = await tx.execute("UPDATE saf SET state = 'done', result_rc = ?, updated_at = ?"
                              " WHERE saf_id = ? AND state = 'pending'", rc, now_iso(), saf_id)
+    if count == 1:
+        await tx.execute("DELETE FROM saf_leases WHERE saf_id = ?", saf_id)
     return count == 1
 
 
@@ -225,15 +235,25 @@ async def unclaim_saf(tx: Tx, item: SafItem) -> None:
     """An attempt that never left (no link): the next try is still the first, and is due at once."""
     await tx.execute("UPDATE saf SET attempts = ?, next_at = ?, updated_at = ? WHERE saf_id = ?"
                      " AND state = 'pending'", item.attempts, now_iso(), now_iso(), item.saf_id)
+    await tx.execute("DELETE FROM saf_leases WHERE saf_id = ?", item.saf_id)
 
 
-async def make_due(tx: Tx, bank_id: str | None = None) -> int:
+async def make_due(tx: Tx, bank_id: str | None = None, *, node_id: str = "",
+                   alive_since: str | None = None) -> int:
     """Everything still queued (for one bank, or all) is due now: after a restart or when a link
-    comes back, the queue drains at once instead of waiting out the retry interval."""
-    if bank_id is None:
-        return await tx.execute("UPDATE saf SET next_at = ? WHERE state = 'pending'", now_iso())
-    return await tx.execute("UPDATE saf SET next_at = ? WHERE state = 'pending' AND bank_id = ?",
-                            now_iso(), bank_id)
+    comes back, the queue drains at once instead of waiting out the retry interval. With
+    `alive_since`, an item whose attempt is leased to another node that beat since then is left
+    alone: it may be in flight there, and its lease ends on its own."""
+    now = now_iso()
+    where, args = "state = 'pending'", [now]
+    if bank_id is not None:
+        where += " AND bank_id = ?"
+        args.append(bank_id)
+    if alive_since is not None:
+        where += (" AND saf_id NOT IN (SELECT l.saf_id FROM saf_leases l JOIN nodes n ON n.node_id = l.node_id"
+                  " WHERE l.node_id <> ? AND l.until > ? AND n.heartbeat_at >= ?)")
+        args += [node_id, now, alive_since]
+    return await tx.execute(f"UPDATE saf SET next_at = ? WHERE {where}", *args)
 
 
 async def pending_saf_by_stan(tx: Tx, bank_id: str, stan: str) -> SafItem | None:
@@ -252,6 +272,27 @@ def _saf(row: Any) -> SafItem:
     return SafItem(saf_id=row["saf_id"], txn_id=row["txn_id"], bank_id=row["bank_id"], kind=row["kind"],
                    message=fields_from_json(row["message"]) or {}, state=row["state"],
                    attempts=row["attempts"], next_at=row["next_at"], created_at=row["created_at"])
+
+
+# ---- nodes: what a node that stopped beating left half-done -----------------------------------
+
+async def orphaned_txns(tx: Tx, node_id: str, alive_since: str, older_than: str) -> list[tuple[int, str]]:
+    """Transactions left 'received' or 'sent' (not touched since `older_than`) by a node other than
+    `node_id` that has not beaten since `alive_since` (killed, or stopped while a flow still ran)."""
+    rows = await tx.fetchall(
+        "SELECT txn_id, COALESCE(node_id, '') AS node_id FROM txns WHERE state IN ('received', 'sent')"
+        " AND updated_at < ?"
+        " AND COALESCE(node_id, '') <> ? AND COALESCE(node_id, '') NOT IN"
+        " (SELECT node_id FROM nodes WHERE heartbeat_at >= ?) ORDER BY txn_id",
+        older_than, node_id, alive_since)
+    return [(row["txn_id"], row["node_id"]) for row in rows]
+
+
+async def adopt_txn(tx: Tx, txn_id: int, dead_node: str, node_id: str) -> bool:
+    """Takes a dead node's transaction over: the first survivor to move it wins, the others leave it."""
+    count = await tx.execute("UPDATE txns SET node_id = ? WHERE txn_id = ? AND state IN ('received', 'sent')"
+                             " AND COALESCE(node_id, '') = ?", node_id, txn_id, dead_node)
+    return count == 1
 
 
 # ---- counters ----------------------------------------------------------------------------------

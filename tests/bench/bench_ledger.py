@@ -35,7 +35,7 @@ async def provision(db: Database) -> None:
     async def work(tx):
         for i in range(AGENTS):
             await accounts.add_agent(tx, f"AGT{i:02}", "Toko", None)
-            await money.topup(tx, f"AGT{i:02}", 10**12, f"bench-{i}")
+            await money.topup(tx, f"AGT{i:02}", money.MAX_TOPUP, f"bench-{i}")
     await db.unit(work)
 
 

@@ -69,7 +69,7 @@ async def provision(app: SwitchApp, terminals: int) -> list:
         async def work(tx, agent=agent, tid=tid):
             await accounts.add_agent(tx, agent, "BENCH", None)
             key = await accounts.add_terminal(tx, tid, agent, None)
-            await money.topup(tx, agent, 10_000_000_000_00, f"bench-{agent}")
+            await money.topup(tx, agent, money.MAX_TOPUP, f"bench-{agent}")
             return key
         key = await app.db.unit(work)
         specs.append((tid, agent, bytes.fromhex(key)))

@@ -151,7 +151,7 @@ def test_sigterm_lets_a_payment_in_flight_finish_then_serve_exits_0(tmp_path, pr
     paying = programs.start("pay", "ppob-terminal", "--switch", f"127.0.0.1:{loket.terminal_port}",
                             "--terminal-id", TERMINAL, "--agent-id", AGENT, "--key", loket.key,
                             "--journal", str(tmp_path / "t.journal"), "pay", "PLNPST", loket.customers["postpaid"])
-    wait_for_text(tmp_path / "bank.err", "code=500000")   # the payment is with the bank now
+    wait_for_text(tmp_path / "bank.err", '"code": "500000"')   # the payment is with the bank now
     assert programs.stop(serve) == 0
     assert paying.wait(20) == 0, programs.log("pay")
     assert (tmp_path / "pay.out").read_text().startswith("STRUK PEMBAYARAN TAGIHAN LISTRIK")

@@ -141,6 +141,13 @@ CREATE TABLE IF NOT EXISTS saf (
 );
 CREATE INDEX IF NOT EXISTS saf_due ON saf (state, bank_id, next_at);
 
+-- who may send an item's current attempt, and until when (several nodes share the queue)
+CREATE TABLE IF NOT EXISTS saf_leases (
+    saf_id  BIGINT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    until   TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value BIGINT NOT NULL
