@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="first day, YYYY-MM-DD (inclusive)")
     audit.add_argument("--to", dest="date_to", type=date_arg, required=True, help="last day, YYYY-MM-DD (inclusive)")
     audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
+    keys = commands.add_parser("keys", help="the master key that seals terminal keys in the database")
+    keys_cmds = keys.add_subparsers(dest="keys_command", required=True, parser_class=Parser)
+    _with_config(keys_cmds.add_parser(
+        "rotate-master", help="re-seal every terminal key under a new master key (the file is replaced)",
+        description="Re-seal every terminal key under a new master key, in one transaction, and replace the"
+                    " master key file (switch.master_key_file, PPOB_MASTER_KEY_FILE, or beside the SQLite"
+                    " database). The previous key is kept as <file>.<key id>.retired for older backups."))
     return parser
 
 
@@ -310,6 +317,9 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
         if args.command == "audit":
             from switch.cli.audit_report import audit_command
             return await audit_command(db, config, args)
+        if args.command == "keys":
+            from switch.cli.commands import keys_command
+            return await keys_command(args, db)
     raise CommandFailed(f"unknown command {args.command}")
 
 

@@ -7,6 +7,7 @@ import time
 import structlog
 
 from switch.ledger import accounts
+from switch.ledger.vault import VaultError
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
@@ -58,7 +59,12 @@ class TerminalGateway:
             return None
         log.info("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
-        terminal = await self._terminal(request.get(41))
+        try:
+            terminal = await self._terminal(request.get(41))
+        except VaultError as exc:  # its key does not open: no key, no MAC; the log names why (no key)
+            log.error("terminal_key_unavailable", peer=session.peer, terminal=(request.get(41) or "").rstrip(),
+                      error=str(exc))
+            return self._unsigned(session, request, "96", started)
         if terminal is None:
             return self._unsigned(session, request, "58", started)
         agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
@@ -152,7 +158,7 @@ class TerminalGateway:
         return raw
 
     def _unsigned(self, session: TerminalSession, request: Message, rc: str, started: float) -> bytes | None:
-        """58 to an unknown terminal: no key, so no MAC."""
+        """58 to an unknown terminal (96 to one whose key does not open): no key, so no MAC."""
         fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
         response = Message(response_mti(request.mti), fields)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import accounts, audit, money
+from . import accounts, audit, keyring, money
 from .audit import AuditAction
 from .storage import Database, Tx
 
@@ -103,11 +103,19 @@ async def set_terminal_blocked(db: Database, who: Operator, terminal_id: str, bl
     await db.unit(work)
 
 
+async def rotate_master_key(db: Database, who: Operator) -> keyring.Rotation:
+    """Re-seals every terminal key under a new master key; the record commits with the re-sealing."""
+    async def audit_it(tx: Tx, done: keyring.Rotation) -> None:
+        await _record(tx, who, AuditAction.MASTER_KEY_ROTATE, "master key", {"master_key_id": done.old_key_id},
+                      {"master_key_id": done.new_key_id, "terminals": done.terminals})
+    return await keyring.rotate_master(db, audit_it)
+
+
 async def record(db: Database, who: Operator, action: AuditAction, subject: str,
                  before: dict | None, after: dict | None) -> None:
     """An audit record on its own (for changes made elsewhere, e.g. inside the running switch)."""
     await db.unit(lambda tx: _record(tx, who, action, subject, before, after))
 
 
-__all__ = ["Operator", "Topup", "add_agent", "add_terminal", "record", "rekey_terminal", "set_agent_blocked",
-           "set_terminal_blocked", "topup"]
+__all__ = ["Operator", "Topup", "add_agent", "add_terminal", "record", "rekey_terminal", "rotate_master_key",
+           "set_agent_blocked", "set_terminal_blocked", "topup"]
