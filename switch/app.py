@@ -18,6 +18,7 @@ from switch.ledger import keyring
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
+from switch.links.limits import Quiet, Shed
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalServer
@@ -55,6 +56,7 @@ class SwitchApp:
         self.svc: Services | None = None
         self._background: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
+        self._quiet = Quiet()  # one bank_busy line per bank per second, however many are shed
 
     # ---- start -------------------------------------------------------------------------------
     async def start(self) -> Ports:
@@ -69,7 +71,8 @@ class SwitchApp:
         stans = StanAllocator(self.db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
-        self.svc = svc = Services(config=cfg, db=self.db, router=Router(links), calendar=calendar,
+        router = Router(links, on_busy=self._bank_busy)
+        self.svc = svc = Services(config=cfg, db=self.db, router=router, calendar=calendar,
                                   stans=stans, metrics=self.metrics, node_id=self.node_id)
         self.saf = StoreAndForward(svc)
         svc.saf_wake = self.saf.wake
@@ -80,7 +83,8 @@ class SwitchApp:
         self.saf.start()
         self.gateway = TerminalGateway(svc)
         self.terminals = TerminalServer(cfg.terminals, self.gateway.handle, on_reject=self._frame_rejected,
-                                        on_connections=self._connections)
+                                        on_connections=self._connections, refuse=self.gateway.refuse,
+                                        on_shed=self._shed)
         terminal_port = await self.terminals.start()
         metrics_port = await self._start_http()
         self._started_at = now_iso()
@@ -178,6 +182,15 @@ class SwitchApp:
 
     def _frame_rejected(self, reason: str) -> None:
         self.metrics.frame_rejected("terminal", reason)
+
+    def _shed(self, reason: Shed) -> None:
+        self.metrics.overload_shed(reason.value)
+
+    def _bank_busy(self, link: BankLink) -> None:
+        if self._quiet.allow(link.id):
+            log.warning("bank_busy_shed", bank=link.id, max_in_flight=link.cfg.max_in_flight,
+                        suppressed=self._quiet.suppressed.pop(link.id, 0))
+        self._shed(Shed.BANK_BUSY)
 
     def _connections(self, count: int) -> None:
         self.metrics.set_terminals_connected(count)

@@ -38,6 +38,15 @@ class TerminalsSection:
     max_frame_bytes: int = 4096
     tls_cert: str | None = None
     tls_key: str | None = None
+    # extra, overload limits (specs/hardening.md): beyond them a connection is refused or a request 91
+    max_connections: int = 2000               # terminal connections open at once, all addresses
+    max_connections_per_address: int = 100   # from one source IP address
+    max_in_flight: int = 2000                # requests being processed at once, whole switch
+    max_in_flight_per_terminal: int = 256    # per terminal (per connection before sign-on)
+    max_requests_per_s: float = 100          # per terminal, sustained (token bucket)
+    max_burst: int = 400                     # per terminal, the bucket's depth
+    abuse_close_after: int = 500             # refused requests in a row that close the connection
+    max_unread_bytes: int = 262144           # answers the terminal has not read before it is closed
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class BankConfig:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    max_in_flight: int = 200      # extra: requests waiting on this bank; beyond, new ones fail over or 91
 
 
 @dataclass(frozen=True)
@@ -319,6 +329,10 @@ _SWITCH_KEYS: dict[str, Check] = {
 _TERMINAL_KEYS: dict[str, Check] = {
     "listen": _address, "idle_timeout_s": _positive, "stall_timeout_s": _positive,
     "max_frame_bytes": _int_at_least(1, 65535), "tls_cert": _optional_path, "tls_key": _optional_path,
+    "max_connections": _int_at_least(1), "max_connections_per_address": _int_at_least(1),
+    "max_in_flight": _int_at_least(1), "max_in_flight_per_terminal": _int_at_least(1),
+    "max_requests_per_s": _positive, "max_burst": _int_at_least(1), "abuse_close_after": _int_at_least(1),
+    "max_unread_bytes": _int_at_least(4096),
 }
 _METRICS_KEYS: dict[str, Check] = {"listen": _address}
 _BANK_KEYS: dict[str, Check] = {
@@ -327,6 +341,7 @@ _BANK_KEYS: dict[str, Check] = {
     "reversal_retry_s": _positive, "echo_interval_s": _positive, "echo_misses": _int_at_least(1),
     "reconnect_max_s": _positive, "priority": _int_at_least(0), "tls": _boolean,
     "tls_ca": _optional_path, "tls_cert": _optional_path, "tls_key": _optional_path,
+    "max_in_flight": _int_at_least(1),
 }
 _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah, "admin_fee": _rupiah}
 

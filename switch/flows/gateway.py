@@ -11,11 +11,11 @@ from switch.ledger.vault import VaultError
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
-from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
 from .context import TxnContext, run_steps
+from .malformed import MalformedLog, Outcome, answerable, kind_of
 
 log = structlog.get_logger("gateway")
 
@@ -39,6 +39,7 @@ def response_mti(mti: str) -> str | None:
 class TerminalGateway:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
+        self._malformed_log = MalformedLog()
 
     async def handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
         with self.svc.metrics.in_flight("terminal"):
@@ -50,10 +51,12 @@ class TerminalGateway:
             request = decode(raw, TI)
             malformed: CodecError | None = None
         except CodecError as exc:
-            request, malformed = salvage(raw, TI), exc
-            if request is None or response_mti(request.mti) is None:
-                log.warning("terminal_message_unreadable", peer=session.peer, error=str(exc))
+            readable = answerable(raw)
+            self._malformed(session, exc, Outcome.CLOSED if readable is None else Outcome.ANSWERED)
+            if readable is None:  # the sender could not match an answer: do not leave it waiting
+                session.close()
                 return None
+            request, malformed = readable, exc
         if response_mti(request.mti) is None:
             log.info("terminal_response_ignored", peer=session.peer, mti=request.mti)
             return None
@@ -70,7 +73,6 @@ class TerminalGateway:
         agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
         ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
-            log.warning("terminal_message_malformed", terminal=terminal.terminal_id, error=str(malformed))
             ctx.decline("30")
         elif not verify_decoded(request, raw, terminal.key):
             self._count_mac_failure()
@@ -78,6 +80,26 @@ class TerminalGateway:
         else:
             await self._dispatch(ctx)
         return await self._answer(ctx, started)
+
+    def refuse(self, session: TerminalSession, raw: bytes, rc: str = "91") -> bytes | None:
+        """The answer to a request shed under overload, built without the database or a task: the
+        request's echoed fields and `rc`, MACed when it comes from the terminal signed on here (the
+        only key at hand), otherwise unsigned like a 58. None for what needs no answer."""
+        try:
+            request: Message | None = decode(raw, TI)
+        except CodecError:
+            request = salvage(raw, TI)
+        mti = response_mti(request.mti) if request is not None else None
+        if mti is None:
+            return None
+        fields = {n: v for n, v in request.fields.items() if n in ECHOED}
+        fields[39] = rc
+        response = Message(mti, fields)
+        own = session.key is not None and (request.get(41) or "").rstrip() == session.terminal_id
+        try:
+            return sign(response, session.key, TI) if own else encode(response, TI)
+        except CodecError:
+            return None
 
     async def _terminal(self, terminal_id: str | None):
         if not terminal_id:
@@ -136,7 +158,7 @@ class TerminalGateway:
             if ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked:
                 ctx.decline("58")
                 return
-            session.terminal_id, session.signed_on = ctx.terminal.terminal_id, True
+            session.sign_on(ctx.terminal.terminal_id, ctx.terminal.key)
             ctx.rc = "00"
         elif code == "002":
             session.signed_on = False
@@ -165,8 +187,14 @@ class TerminalGateway:
         log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc)
         try:
             return encode(response, TI)
-        except CodecError:
+        except CodecError:  # cannot be answered: do not leave the sender waiting
+            session.close()
             return None
+
+    def _malformed(self, session: TerminalSession, error: CodecError, outcome: Outcome) -> None:
+        kind = kind_of(error)
+        self.svc.metrics.terminal_malformed_frame(kind.value, outcome.value)
+        self._malformed_log.frame(kind, outcome, error, peer=session.peer)
 
     def _count_mac_failure(self) -> None:
         self.svc.metrics.mac_failure()

@@ -97,6 +97,11 @@ class BankLink:
         return any(c.signed_on for c in self._channels)
 
     @property
+    def busy(self) -> bool:
+        """As many requests waiting for this bank's answers as it may have (banks[].max_in_flight)."""
+        return len(self._mux) >= self.cfg.max_in_flight
+
+    @property
     def connections(self) -> int:
         return len(self._channels)
 

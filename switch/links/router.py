@@ -1,14 +1,17 @@
 """Routing and failover: a product goes to the available bank of lowest priority number."""
 from __future__ import annotations
 
+from typing import Callable
+
 from .bank_link import BankLink
 
 
 class Router:
-    def __init__(self, links: list[BankLink]) -> None:
+    def __init__(self, links: list[BankLink], on_busy: Callable[[BankLink], None] | None = None) -> None:
         # stable order: priority, then the order of the configuration file
         self._links = sorted(links, key=lambda link: link.cfg.priority)
         self._by_id = {link.id: link for link in links}
+        self._on_busy = on_busy or (lambda link: None)
 
     @property
     def links(self) -> list[BankLink]:
@@ -27,7 +30,13 @@ class Router:
         return [link for link in self._links if link.serves(product) and link.is_up]
 
     def pick(self, product: str, exclude: set[str] = frozenset()) -> BankLink | None:
+        """The best bank up for a new request; a bank with max_in_flight requests already waiting
+        is passed over (a slow bank sheds new work quickly instead of piling it up)."""
         for link in self.candidates(product):
-            if link.id not in exclude:
-                return link
+            if link.id in exclude:
+                continue
+            if link.busy:
+                self._on_busy(link)
+                continue
+            return link
         return None

@@ -1,10 +1,18 @@
 """The terminal listener: frames in, frames out. It knows nothing of ISO 8583 content: each frame
 goes to the gateway (flows layer) in its own task, so a terminal may have many requests in flight
-and responses go back in whatever order they finish."""
+and responses go back in whatever order they finish.
+
+It also enforces the overload limits (switch.links.limits, specs/hardening.md): connections over the
+switch-wide or per-address cap are closed at once; a frame over the switch's or the terminal's
+in-flight or rate limit gets no task — the `refuse` callback answers it (91) on the spot and the
+reader yields, so one terminal's flood cannot starve the others; after `abuse_close_after` refusals
+in a row, or answers left unread beyond `max_unread_bytes`, the connection is closed."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
@@ -14,21 +22,48 @@ from switch.config import TerminalsSection
 from switch.wire import (ConnectionClosed, FrameReader, FramingError, FrameTooLarge, IdleTimeout,
                          StallTimeout, frame)
 
+from .limits import AddressBook, Budget, Quiet, Shed
+
 log = structlog.get_logger("terminal_server")
+
+LISTEN_BACKLOG = 1024
+# Kernel buffers per terminal socket: plenty for requests of at most 4 KiB and their answers, and
+# they keep a flood (or a terminal that stops reading) from pinning megabytes of kernel memory each.
+SOCKET_BUFFER_BYTES = 65536
 
 
 @dataclass(eq=False)
 class TerminalSession:
-    """One terminal connection. `terminal_id` is set by a successful sign-on on this connection."""
+    """One terminal connection. `terminal_id` is set by a successful sign-on on this connection;
+    `key` is that terminal's MAC key, kept so an answer shed under overload can still be MACed."""
     peer: str
+    budget: Budget
+    address: str = "?"
     terminal_id: str | None = None
     signed_on: bool = False
-    in_flight: int = 0
+    key: bytes | None = field(default=None, repr=False)
+    refused_in_a_row: int = 0
+    max_unread: int = 262144
+    unread: bool = False  # closed because the terminal stopped reading its answers
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
+    _on_sign_on: Callable[["TerminalSession"], None] = field(default=lambda s: None, repr=False)
+
+    @property
+    def in_flight(self) -> int:
+        return self.budget.in_flight
+
+    def sign_on(self, terminal_id: str, key: bytes) -> None:
+        self.terminal_id, self.key, self.signed_on = terminal_id, key, True
+        self._on_sign_on(self)
 
     def send(self, raw: bytes) -> None:
-        if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(frame(raw, "2B"))
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return
+        writer.write(frame(raw, "2B"))
+        if writer.transport.get_write_buffer_size() > self.max_unread:
+            self.unread = True  # it does not read: holding its answers would grow without bound
+            writer.transport.abort()
 
     def close(self) -> None:
         if self._writer is not None:
@@ -36,25 +71,39 @@ class TerminalSession:
 
 
 Handler = Callable[[TerminalSession, bytes], Awaitable[bytes | None]]
+Refuse = Callable[[TerminalSession, bytes], bytes | None]
+
+
+class Abusive(Exception):
+    """Too many refused requests in a row: the connection is closed."""
 
 
 class TerminalServer:
     def __init__(self, cfg: TerminalsSection, handler: Handler,
                  on_reject: Callable[[str], None] | None = None,
-                 on_connections: Callable[[int], None] | None = None) -> None:
+                 on_connections: Callable[[int], None] | None = None,
+                 refuse: Refuse | None = None,
+                 on_shed: Callable[[Shed], None] | None = None) -> None:
         self.cfg = cfg
         self._handler = handler
         self._on_reject = on_reject or (lambda reason: None)
         self._on_connections = on_connections or (lambda count: None)
+        self._refuse = refuse or (lambda session, raw: None)
+        self._on_shed = on_shed or (lambda reason: None)
         self._server: asyncio.base_events.Server | None = None
         self._sessions: set[TerminalSession] = set()
         self._requests: set[asyncio.Task] = set()
+        self._addresses = AddressBook(cfg.max_connections_per_address)
+        self._budgets: dict[str, Budget] = {}  # per signed-on terminal id (bounded by registered ones)
+        self._quiet = Quiet()
         self.port: int | None = None
 
     async def start(self) -> int:
         host, _, port = self.cfg.listen.rpartition(":")
-        self._server = await asyncio.start_server(self._serve, host.strip("[]"), int(port),
-                                                  ssl=self._tls())
+        tls = self._tls()
+        self._server = await asyncio.start_server(
+            self._serve, host.strip("[]"), int(port), ssl=tls, backlog=LISTEN_BACKLOG,
+            ssl_handshake_timeout=self.cfg.stall_timeout_s if tls else None)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("terminals_listening", address=f"{host}:{self.port}")
         return self.port
@@ -80,34 +129,97 @@ class TerminalServer:
     def connected(self) -> int:
         return len(self._sessions)
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._requests)
+
+    # ---- connections -------------------------------------------------------------------------
+    def _connection_refused(self, address: str) -> Shed | None:
+        if len(self._sessions) >= self.cfg.max_connections:
+            return Shed.CONNECTIONS
+        if self._addresses.full(address):
+            return Shed.ADDRESS
+        return None
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        session = TerminalSession(peer=f"{peer[0]}:{peer[1]}" if peer else "?", _writer=writer)
+        address = peer[0] if peer else "?"
+        refused = self._connection_refused(address)
+        if refused is not None:
+            self._shed_counted(refused, address=address)
+            writer.transport.abort()  # no goodbye to a flood: free the slot at once
+            return
+        _bound_buffers(writer)
+        session = TerminalSession(peer=f"{peer[0]}:{peer[1]}" if peer else "?", address=address,
+                                  budget=self._connection_budget(), max_unread=self.cfg.max_unread_bytes,
+                                  _writer=writer, _on_sign_on=self._signed_on)
         self._sessions.add(session)
+        self._addresses.add(address)
         self._on_connections(len(self._sessions))
+        try:
+            await self._read_frames(session, reader)
+        finally:
+            self._sessions.discard(session)
+            self._addresses.remove(address)
+            self._on_connections(len(self._sessions))
+            if session.unread:
+                self._shed_counted(Shed.UNREAD, address=address, terminal=session.terminal_id)
+            writer.close()
+
+    async def _read_frames(self, session: TerminalSession, reader: asyncio.StreamReader) -> None:
         frames = FrameReader(reader, "2B", self.cfg.max_frame_bytes, self.cfg.stall_timeout_s)
         try:
             while True:
                 raw = await frames.read_frame(idle_timeout=self.cfg.idle_timeout_s)
-                task = asyncio.create_task(self._handle(session, raw))
-                self._requests.add(task)
-                task.add_done_callback(self._requests.discard)
+                shed = self._admit(session)
+                if shed is None:
+                    session.refused_in_a_row = 0
+                    self._start(session, raw)
+                else:
+                    self._shed_request(session, raw, shed)
+                    await asyncio.sleep(0)  # the next frame may already be buffered: let others run
         except ConnectionClosed:
             pass
         except (IdleTimeout, StallTimeout, FrameTooLarge, FramingError) as exc:
+            if session.unread:  # we cut it off ourselves mid-frame: counted as unread, not as its fault
+                return
             reason = type(exc).__name__
             log.warning("terminal_connection_closed", peer=session.peer, terminal=session.terminal_id,
                         reason=reason, detail=str(exc))
             self._on_reject(reason)
+        except Abusive:
+            self._shed_counted(Shed.ABUSE, address=session.address, terminal=session.terminal_id,
+                               refused_in_a_row=session.refused_in_a_row)
         except OSError as exc:
             log.info("terminal_connection_lost", peer=session.peer, error=str(exc))
-        finally:
-            self._sessions.discard(session)
-            self._on_connections(len(self._sessions))
-            writer.close()
 
-    async def _handle(self, session: TerminalSession, raw: bytes) -> None:
-        session.in_flight += 1
+    # ---- requests ----------------------------------------------------------------------------
+    def _admit(self, session: TerminalSession) -> Shed | None:
+        if len(self._requests) >= self.cfg.max_in_flight:
+            return Shed.SWITCH_IN_FLIGHT
+        return session.budget.admit(time.monotonic())
+
+    def _start(self, session: TerminalSession, raw: bytes) -> None:
+        budget = session.budget  # counted here, before the next frame is admitted
+        budget.in_flight += 1
+        task = asyncio.create_task(self._handle(session, budget, raw))
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    def _shed_request(self, session: TerminalSession, raw: bytes, shed: Shed) -> None:
+        self._shed_counted(shed, address=session.address, terminal=session.terminal_id)
+        try:
+            answer = self._refuse(session, raw)
+        except Exception:  # a refusal must never take the reader down
+            log.exception("terminal_refusal_failed", peer=session.peer)
+            answer = None
+        if answer is not None:
+            session.send(answer)
+        session.refused_in_a_row += 1
+        if session.refused_in_a_row >= self.cfg.abuse_close_after:
+            raise Abusive()
+
+    async def _handle(self, session: TerminalSession, budget: Budget, raw: bytes) -> None:
         try:
             response = await self._handler(session, raw)
             if response is not None:
@@ -115,7 +227,27 @@ class TerminalServer:
         except Exception:  # one bad request must never take the connection down
             log.exception("terminal_request_failed", peer=session.peer, terminal=session.terminal_id)
         finally:
-            session.in_flight -= 1
+            budget.in_flight -= 1
+
+    # ---- budgets -----------------------------------------------------------------------------
+    def _connection_budget(self) -> Budget:
+        cfg = self.cfg
+        return Budget(rate=cfg.max_requests_per_s, burst=cfg.max_burst,
+                      max_in_flight=cfg.max_in_flight_per_terminal)
+
+    def _signed_on(self, session: TerminalSession) -> None:
+        """From now on the connection spends its terminal's budget, shared by all its connections."""
+        terminal_id = session.terminal_id or ""
+        budget = self._budgets.get(terminal_id)
+        if budget is None:
+            budget = self._budgets[terminal_id] = session.budget
+        session.budget = budget
+
+    def _shed_counted(self, shed: Shed, **context) -> None:
+        self._on_shed(shed)
+        if self._quiet.allow(shed.value):
+            log.warning("terminal_overload_shed", reason=shed.value,
+                        suppressed=self._quiet.suppressed.pop(shed.value, 0), **context)
 
     def _tls(self) -> ssl.SSLContext | None:
         if not self.cfg.tls_cert:
@@ -124,3 +256,14 @@ class TerminalServer:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
         return context
+
+
+def _bound_buffers(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES)
+    except OSError:  # not a TCP socket (tests may hand in others): nothing to bound
+        pass

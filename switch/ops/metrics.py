@@ -25,10 +25,16 @@ from prometheus_client import (
 
 INTERFACES = ("terminal", "bank")
 SAF_KINDS = ("reversal", "advice")
+# An undecodable terminal frame (switch.flows.malformed's Kind and Outcome).
+MALFORMED_KINDS = ("mti", "bitmap", "field", "message")
+MALFORMED_OUTCOMES = ("answered", "closed")
 # A business date's settlement towards one bank (switch.settlement.settle's names): settled (0510 00),
 # disputed (0510 95), refused (another 0510 code), unsent (no 0510 came); open/closed before settling.
 SETTLEMENT_STATES = ("open", "closed", "unsent", "settled", "disputed", "refused")
 # Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.
+# Why an overload limit refused or closed a connection or shed a request (switch.links.limits.Shed).
+SHED_REASONS = ("connections", "address", "switch_in_flight", "terminal_in_flight", "terminal_rate", "abuse",
+                "unread", "bank_busy")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 
 _REQUEST_LABELS = ("interface", "mti", "proc", "product", "bank")
@@ -52,6 +58,11 @@ _FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("gauge", "settlement_state", "1 for the settlement state of the latest business date",
      ("bank", "state")),
     ("counter", "frames_rejected", "Frames refused before processing", ("interface", "reason")),
+    ("counter", "terminal_malformed_frames",
+     "Terminal frames that did not decode, by what was unreadable and what the switch did",
+     ("kind", "outcome")),
+    ("counter", "overload_shed", "Connections refused or closed, and requests answered 91 unprocessed, by the"
+     " overload limits", ("reason",)),
     ("counter", "mac_failures", "Terminal requests with a missing or wrong MAC", ()),
     ("counter", "ops_flags", "Cases flagged to operations", ("kind",)),
     ("gauge", "business_date", "The open business date (label), always 1", ("date",)),
@@ -86,6 +97,11 @@ class Metrics:
             extra = {"buckets": LATENCY_BUCKETS} if kind == "histogram" else {}
             self._m[name] = types[kind](f"ppob_{name}", doc, labels, registry=self.registry, **extra)
         self._settlement_states: dict[str, set[str]] = {}
+        for kind in MALFORMED_KINDS:  # every series exists from the start (at 0), so rates and
+            for outcome in MALFORMED_OUTCOMES:  # a harness comparing before/after see it at once
+                self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome)
+        for reason in SHED_REASONS:  # exported at 0 from the start, so rate() alerts work at once
+            self._m["overload_shed"].labels(reason=reason)
 
     # -- requests ---------------------------------------------------------------------------------
 
@@ -113,6 +129,17 @@ class Metrics:
         """A frame refused before processing; reason is a short fixed word (too_long, decode, stall...)."""
         _check(interface, INTERFACES, "interface")
         self._m["frames_rejected"].labels(interface=interface, reason=reason).inc()
+
+    def terminal_malformed_frame(self, kind: str, outcome: str) -> None:
+        """A terminal frame that did not decode. kind: mti, bitmap, field, message (what was
+        unreadable); outcome: answered (30, or 58 to an unknown terminal) or closed."""
+        _check(kind, MALFORMED_KINDS, "kind")
+        _check(outcome, MALFORMED_OUTCOMES, "outcome")
+        self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome).inc()
+    def overload_shed(self, reason: str) -> None:
+        """A connection refused or closed, or a request shed, by an overload limit (limits.Shed values)."""
+        _check(reason, SHED_REASONS, "reason")
+        self._m["overload_shed"].labels(reason=reason).inc()
 
     def mac_failure(self) -> None:
         self._m["mac_failures"].inc()
@@ -197,7 +224,13 @@ class NullMetrics(Metrics):
     def frame_rejected(self, interface: str, reason: str) -> None:
         pass
 
+    def terminal_malformed_frame(self, kind: str, outcome: str) -> None:
+        pass
+
     def mac_failure(self) -> None:
+        pass
+
+    def overload_shed(self, reason: str) -> None:
         pass
 
     def ops_flag(self, kind: str) -> None:
