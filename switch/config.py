@@ -239,11 +239,17 @@ def _institution_id(key: str, v: Any) -> str:
     return v
 
 
+def redact_url(url: str) -> str:
+    """A database URL fit to print: any password replaced by ***."""
+    url = re.sub(r"(//[^/@:]*:)[^/]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
 def _database(key: str, v: Any) -> str:
     _string(key, v)
     scheme = next((s for s in _DB_SCHEMES if v.startswith(s)), None)
     if scheme is None or len(v) == len(scheme):
-        raise _bad(key, f'must be "sqlite:///PATH" or "postgresql://...", got {_show(v)}')
+        raise _bad(key, f'must be "sqlite:///PATH" or "postgresql://...", got {_show(redact_url(v))}')
     return v
 
 

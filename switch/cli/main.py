@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any, AsyncIterator
 
 from switch.cli.commands import CommandFailed
-from switch.config import Config, ConfigError, load_config
+from switch.config import Config, ConfigError, load_config, redact_url
 from switch.ops.text import rupiah_text
 
 
@@ -286,7 +286,7 @@ async def database(config: Config, *, check_keys: bool = False) -> AsyncIterator
     try:
         await db.open()
     except (StorageError, OSError) as exc:
-        raise CommandFailed(f"database {config.switch.database}: {exc}")
+        raise CommandFailed(f"database {redact_url(config.switch.database)}: {exc}")
     try:
         keyring.configure(db, config.switch.master_key_file, notify=say)
         if check_keys:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from . import accounts, audit, keyring, money
 from .audit import AuditAction
 from .storage import Database, Tx
+from .vault import VaultError
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,16 @@ async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex:
     """Gives a terminal a new MAC key (returned once, for the operator to load); the audit record
     names the old and the new key only by their check values."""
     async def work(tx: Tx) -> str:
-        terminal = await accounts.get_terminal(tx, terminal_id)
+        try:
+            terminal = await accounts.get_terminal(tx, terminal_id)
+            old_check = None if terminal is None else accounts.key_check(terminal.key_hex)
+        except VaultError:  # a key that no longer opens is exactly what a rekey replaces
+            terminal, old_check = True, "unreadable"
         if terminal is None:
             raise ValueError(f"terminal {terminal_id}: no such terminal")
         key = await accounts.rekey_terminal(tx, terminal_id, key_hex)
         await _record(tx, who, AuditAction.TERMINAL_REKEY, terminal_id,
-                      {"key_check": accounts.key_check(terminal.key_hex)}, {"key_check": accounts.key_check(key)})
+                      {"key_check": old_check}, {"key_check": accounts.key_check(key)})
         return key
     return await db.unit(work)
 

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import structlog
 
 # Keys whose values are secrets (field 64/128 are MACs; "key"/"mac_key" terminal keys).
-SECRET_KEYS = frozenset({"key", "mac_key", "mac", "64", "128", "password"})
+SECRET_KEYS = frozenset({"key", "mac_key", "mac", "64", "128", "password", "master_key"})
 CUSTOMER_KEYS = frozenset({"customer"})
 REDACTED = "[redacted]"
 

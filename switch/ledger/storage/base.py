@@ -80,4 +80,5 @@ def open_database(url: str) -> Database:
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresDatabase
         return PostgresDatabase(url)
-    raise ValueError(f"database: unsupported URL {url!r} (use sqlite:///... or postgresql://...)")
+    from switch.config import redact_url
+    raise ValueError(f"database: unsupported URL {redact_url(url)!r} (use sqlite:///... or postgresql://...)")
