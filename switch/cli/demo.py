@@ -29,10 +29,10 @@ def run_demo(keep: str | None = None) -> int:
         Path(keep).mkdir(parents=True, exist_ok=True)
         return asyncio.run(demo(Path(keep)))
     with tempfile.TemporaryDirectory(prefix="ppob-demo-") as folder:
-        return asyncio.run(demo(Path(folder)))
+        return asyncio.run(demo(Path(folder), throwaway=True))
 
 
-async def demo(folder: Path) -> int:
+async def demo(folder: Path, *, throwaway: bool = False) -> int:
     from bank_sim.book import Book
     from bank_sim.host import BankHost
     console = Console(highlight=False)
@@ -40,7 +40,9 @@ async def demo(folder: Path) -> int:
     book = Book.generate(seed=42, size=200)
     bank = BankHost(book, bank_id="BANKA", settlement_dir=folder / "bank")
     bank_port = await bank.listen("127.0.0.1", 0)
-    app = SwitchApp(demo_config(folder, bank_port), metrics=Metrics())
+    # a throw-away folder's master key dies with it: nothing worth saying about it
+    app = SwitchApp(demo_config(folder, bank_port), metrics=Metrics(),
+                    key_notice=(lambda line: None) if throwaway else None)
     ports = await app.start()
     try:
         key = await provision(app)
