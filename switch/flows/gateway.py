@@ -60,7 +60,7 @@ class TerminalGateway:
         if response_mti(request.mti) is None:
             log.info("terminal_response_ignored", peer=session.peer, mti=request.mti)
             return None
-        log.info("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
+        log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
         try:
             terminal = await self._terminal(request.get(41))
@@ -204,7 +204,8 @@ class TerminalGateway:
         req = ctx.request
         log.info("terminal_out", terminal=ctx.terminal_id, mti=req.mti, proc=req.get(3),
                  network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
-                 customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, rc=response.get(39),
+                 customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, bank_stan=ctx.bank_stan,
+                 rc=response.get(39),
                  latency_ms=round(elapsed * 1000, 1), **{k: v for k, v in ctx.log.items() if k != "inquiry"})
         self.svc.metrics.observe_request("terminal", req.mti, req.get(3) or req.get(70) or "",
                                          ctx.product or "", ctx.bank.id if ctx.bank else "",

@@ -39,7 +39,7 @@ async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
         ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
         ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
         try:
-            ctx.bank_response = await ask(bank, ctx.bank_request)
+            ctx.bank_response = await ask(bank, ctx.bank_request, ctx.log)
             return GO
         except LinkDown:  # an inquiry moves no money: the next bank may answer it
             tried.add(bank.id)

@@ -82,7 +82,7 @@ async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
     tried = {ctx.bank.id}
     while True:
         try:
-            ctx.bank_response = await ask(ctx.bank, ctx.bank_request)
+            ctx.bank_response = await ask(ctx.bank, ctx.bank_request, ctx.log)
             return GO
         except LinkDown as down:
             if down.sent:  # it may have reached the bank: only a reversal can tell

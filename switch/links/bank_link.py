@@ -349,7 +349,7 @@ class BankLink:
             self._mux.forget(msg)
             raise
         channel.waiting.add(stan)
-        log.info("bank_out", bank=self.id, peer=channel.peer, mti=msg.mti, proc=msg.get(3), network=msg.get(70),
+        log.debug("bank_out", bank=self.id, peer=channel.peer, mti=msg.mti, proc=msg.get(3), network=msg.get(70),
                  stan=stan, rrn=msg.get(37))
         started, answer = time.monotonic(), None
         try:
@@ -363,7 +363,8 @@ class BankLink:
             self._exchanged(msg, answer, time.monotonic() - started)
 
     def _exchanged(self, request: Message, answer: Message | None, seconds: float) -> None:
-        log.info("bank_in" if answer is not None else "bank_no_answer", bank=self.id,
+        (log.debug if answer is not None else log.info)(
+            "bank_in" if answer is not None else "bank_no_answer", bank=self.id,
                  mti=answer.mti if answer is not None else None, stan=request.get(11), rrn=request.get(37),
                  rc=answer.get(39) if answer is not None else None, latency_ms=round(seconds * 1000, 1))
         for callback in self.on_exchange:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 # Keys whose values are secrets (field 64/128 are MACs; "key"/"mac_key" terminal keys).
@@ -49,6 +50,12 @@ def _clean(key: Any, value: Any, nested: bool) -> Any:
     return value
 
 
+def _orjson(event: Any, **_: Any) -> str:
+    """JSON of one event, several times faster than the standard library's; field numbers as keys
+    and anything orjson does not know (Decimal, Path, exceptions) are written as strings."""
+    return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def configure_logging(json: bool | None = None, level: str = "info", *, stream: TextIO | None = None) -> None:
     """JSON lines when json=True or stderr is not a terminal; a coloured console view otherwise.
     Timestamps are ISO 8601 UTC. stream defaults to sys.stderr (tests pass their own)."""
@@ -56,7 +63,7 @@ def configure_logging(json: bool | None = None, level: str = "info", *, stream: 
         raise ValueError(f"log level must be one of {', '.join(_LEVELS)}, got {level!r}")
     out = stream if stream is not None else sys.stderr
     as_json = (not out.isatty()) if json is None else json
-    renderer: Any = (structlog.processors.JSONRenderer() if as_json
+    renderer: Any = (structlog.processors.JSONRenderer(serializer=_orjson) if as_json
                      else structlog.dev.ConsoleRenderer(colors=out.isatty()))
     structlog.configure(
         processors=[
