@@ -118,9 +118,10 @@ async def settle_bank(svc: Services, bank_id: str, business_date: str,
     svc.metrics.set_settlement_state(bank_id, recorded)
     c = day.control
     pending = await unfinished(svc.db, bank_id, business_date)
-    log.info("settlement", bank=bank_id, date=business_date, credits=c.paid_count, credits_amount=c.paid_amount,
-             debits=c.reversed_count, debits_amount=c.reversed_amount, net=c.net, rc=rc, state=state.value,
-             recorded=recorded, pending=pending, commissions=commissions.posted_now)
+    log.info("settlement", bank=bank_id, date=business_date, credits=c.paid_count,
+             credits_amount_minor=c.paid_amount, debits=c.reversed_count, debits_amount_minor=c.reversed_amount,
+             net=c.net, rc=rc, state=state.value, recorded=recorded, pending=pending,
+             commissions=commissions.posted_now)
     return BankSettlement(bank_id, business_date, c.paid_count, c.paid_amount, c.reversed_count,
                           c.reversed_amount, c.net, rc, state.value, recorded, pending, commissions, day.files)
 
