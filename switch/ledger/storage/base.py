@@ -80,5 +80,5 @@ def open_database(url: str) -> Database:
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresDatabase
         return PostgresDatabase(url)
-    from switch.config import redact_url
-    raise ValueError(f"database: unsupported URL {redact_url(url)!r} (use sqlite:///... or postgresql://...)")
+    from switch.config import mask_credentials
+    raise ValueError(f"database: unsupported URL {mask_credentials(url)!r} (use sqlite:///... or postgresql://...)")
