@@ -126,7 +126,8 @@ _CUTOVER = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _DB_SCHEMES = ("sqlite:///", "postgresql://")
 
 
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+# the password runs to the last @ before the path (drivers split user:password@host there)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 DATABASE_FROM_ENV = "PPOB_DATABASE"
 
