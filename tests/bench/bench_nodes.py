@@ -83,7 +83,7 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> Figure
     peer.received = _Discard()  # the bank keeps nothing: a long run must not grow memory
     terminal_ids = [f"T{n:07d}" for n in range(1, args.terminals + 1)]
     async with fresh_postgres("ppob_bench_nodes") as database:
-        await provision(database, {AGENT: 10**15}, {t: AGENT for t in terminal_ids})
+        await provision(database, {AGENT: 100_000_000_000}, {t: AGENT for t in terminal_ids})
         cluster = Cluster(database, workdir, [{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{port}",
                                                "products": ["PLNPRA", "PLNPST", "PLNNTL"], "timeout_s": 20,
                                                "reversal_retry_s": 30, "echo_interval_s": 30}], count=count)

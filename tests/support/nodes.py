@@ -16,7 +16,8 @@ from typing import AsyncIterator
 
 from .processes import ROOT, free_port
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+# another PostgreSQL-compatible server can be named here (its maintenance database's URL)
+PG_SERVER = os.environ.get("PPOB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
 HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 NO_HAPROXY = "Debian's haproxy is not installed (apt-get install -y haproxy; .ci/run installs it)"
