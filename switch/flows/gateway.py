@@ -119,25 +119,10 @@ class TerminalGateway:
             ctx.decline("12")
             return
         ctx.kind, steps = flow
-        try:
-            await run_steps(steps, ctx, self.svc)
-        except Exception:
-            log.exception("flow_failed", terminal=ctx.terminal_id, stan=req.get(11), kind=ctx.kind)
-            await self._failed(ctx)
-        wake = ctx.log.get("wake_bank") or (ctx.bank.id if ctx.final_state in ("reversing", "advising")
-                                            and ctx.bank else None)
+        await run_steps(steps, ctx, self.svc)
         await finish(ctx, self.svc)
-        if wake:
-            self.svc.saf_wake(wake)
-
-    async def _failed(self, ctx: TxnContext) -> None:
-        """An unexpected fault: once the hold is placed the bank may have the payment, so it is
-        treated as unanswered (reversed or advised); before that nothing moved (96)."""
-        ctx.on_finish.clear()
-        if ctx.expected_states == ("sent",) and ctx.bank_request is not None:
-            await payment.no_answer(ctx, self.svc)
-        else:
-            ctx.rc, ctx.final_state = "96", "failed"
+        if ctx.wake_bank:
+            self.svc.saf_wake(ctx.wake_bank)
 
     def _network(self, ctx: TxnContext) -> None:
         req, session = ctx.request, ctx.session

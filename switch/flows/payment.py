@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 
 from switch.ledger import money, txns
+from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import CodecError
@@ -13,7 +14,7 @@ from switch.wire.field48 import PREPAID, parse_response
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
 from .common import check_fields, parse_product, record
-from .context import GO, STOP, TxnContext
+from .context import GO, STOP, Participant, TxnContext
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")
@@ -65,8 +66,9 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
             await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
             return refused.rc
-        if not await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
-                                       bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields):
+        if not await txns.set_state_if(tx, ctx.txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
+                                       bank_id=bank.id, bank_stan=ctx.bank_stan,
+                                       bank_request=ctx.bank_request.fields):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
             raise RuntimeError(f"payment {ctx.txn_id} was taken over before its hold")
         return None
@@ -74,7 +76,7 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     refused = await svc.db.unit(work)
     if refused:
         return ctx.decline(refused)
-    ctx.expected_states = ("sent",)
+    ctx.expected_states = (TxnState.SENT,)
     return GO
 
 
@@ -123,7 +125,7 @@ async def no_answer(ctx: TxnContext, svc: Services) -> bool:
     async def queue(tx: Tx) -> None:
         await txns.enqueue_saf(tx, ctx.txn_id, ctx.bank.id, kind, message.fields)
     ctx.on_finish.append(queue)
-    ctx.rc = "68"
+    ctx.rc, ctx.wake_bank = "68", ctx.bank.id
     log.warning("bank_no_answer", bank=ctx.bank.id, rrn=ctx.rrn, product=ctx.product, queued=kind)
     return STOP
 
@@ -133,7 +135,7 @@ async def outcome(ctx: TxnContext, svc: Services) -> bool:
     rc = answer.get(39)
     if rc != "00":
         return release(ctx, terminal_rc(rc))
-    ctx.rc, ctx.final_state = "00", "approved"
+    ctx.rc, ctx.final_state = "00", TxnState.APPROVED
     ctx.extra.update({n: answer[n] for n in (38, 48, 62) if n in answer})
     periods = paid_periods(ctx, answer.get(48, ""))
     bank_id, txn_id = ctx.bank.id, ctx.txn_id
@@ -154,5 +156,7 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
         return inquiry["periods"] if inquiry else []
 
 
+# Once the hold is placed the bank may have the payment: a fault after it is treated as unanswered
+# (reversed or advised); before it nothing moved (96).
 STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record, check_served,
-         check_amount, check_already_paid, hold, ask_bank, outcome]
+         check_amount, check_already_paid, Participant(hold, abort=no_answer), ask_bank, outcome]
