@@ -53,10 +53,13 @@ class TxnContext:
     expected_states: tuple[TxnState, ...] = (TxnState.RECEIVED,)
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""                    # why the request was refused, for the operator's log line
 
-    def decline(self, rc: str, *bad: int) -> bool:
+    def decline(self, rc: str, *bad: int, reason: str = "") -> bool:
         self.rc = rc
         self.bad_fields.update(bad)
+        if reason:
+            self.reason = reason
         if self.final_state in (TxnState.DONE, TxnState.SENT):
             self.final_state = TxnState.DECLINED
         return STOP
@@ -112,4 +115,4 @@ async def abort(prepared: list[Participant], ctx: TxnContext, svc: Services) -> 
         if step.abort is not None:
             await step.abort(ctx, svc)
             return
-    ctx.rc, ctx.final_state = "96", TxnState.FAILED
+    ctx.rc, ctx.final_state, ctx.reason = "96", TxnState.FAILED, "the flow failed (see flow_failed)"
