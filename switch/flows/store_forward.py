@@ -131,8 +131,9 @@ class StoreAndForward:
         if before is None:
             return  # answered meanwhile, or another node took this attempt
         if before and before != node:
-            log.warning("saf_taken_over", bank=link.id, saf=item.saf_id, kind=item.kind, from_node=before,
-                        attempt=item.attempts + 1)
+            # the previous attempt was another node's (nodes share the queue; a dead node's pass on)
+            log.info("saf_lease_from_other_node", bank=link.id, saf=item.saf_id, kind=item.kind,
+                     previous=before, attempt=item.attempts + 1)
         message = attempt_message(item)
         try:
             # wait no longer than the retry interval: the repeat is due then; an answer to this

@@ -91,6 +91,7 @@ class BankLink:
         self.on_exchange: list[Callable[["BankLink", Message, Message | None, float], None]] = []
         self.last_echo_ok: float = 0.0
         self.listen_port: int | None = None
+        self.may_connect: Callable[[], Awaitable[bool]] | None = None  # one_connection: the node's turn
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -158,6 +159,8 @@ class BankLink:
         backoff = 1.0
         while not self._stopping:
             try:
+                if self.may_connect is not None and not await self.may_connect():
+                    raise OSError("another node holds this bank's one connection")
                 reader, writer = await asyncio.open_connection(host, port, ssl=self._client_tls())
             except OSError as exc:
                 log.warning("bank_connect_failed", bank=self.id, address=self.cfg.address,
