@@ -34,11 +34,10 @@ def _iso_ago(seconds: float) -> str:
 
 
 async def beat(db: Database, node_id: str, started_at: str) -> None:
-    async def work(tx: Tx) -> None:
-        changed = await tx.execute("UPDATE nodes SET heartbeat_at = ? WHERE node_id = ?", now_iso(), node_id)
-        if not changed:
-            await tx.execute("INSERT INTO nodes (node_id, heartbeat_at, started_at) VALUES (?,?,?)",
-                             node_id, now_iso(), started_at)
+    async def work(tx: Tx) -> None:  # one upsert: no update-then-insert race
+        await tx.execute("INSERT INTO nodes (node_id, heartbeat_at, started_at) VALUES (?,?,?)"
+                         " ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                         node_id, now_iso(), started_at)
     await db.unit(work)
 
 

@@ -45,6 +45,7 @@ class TxnContext:
     extra: dict[int, str] = field(default_factory=dict)   # fields the flow adds to the response
     final_state: str = "done"
     expected_states: tuple[str, ...] = ("received",)
+    at_bank: bool = False               # the payment may have reached the bank (written to its link)
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
 

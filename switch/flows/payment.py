@@ -60,10 +60,15 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
     limit = ctx.agent.daily_limit if ctx.agent else None
 
+    periods = quoted_periods(ctx)
+
     async def work(tx: Tx) -> str | None:
+        if periods and not await txns.claim_bills(tx, ctx.product, ctx.customer, periods, ctx.txn_id):
+            return "88"  # paid, or being paid right now by another payment of the same bills
         try:
             await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
+            await txns.unmark_paid(tx, ctx.txn_id)
             return refused.rc
         if not await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
                                        bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields):
@@ -78,15 +83,23 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     return GO
 
 
+def quoted_periods(ctx: TxnContext) -> list[str]:
+    """The bills of the inquiry this payment follows (none for prepaid or without an inquiry)."""
+    inquiry = ctx.log.get("inquiry")
+    return [] if ctx.product == PREPAID or inquiry is None else list(inquiry["periods"])
+
+
 async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
     tried = {ctx.bank.id}
     while True:
         try:
+            ctx.at_bank = True  # from here on only a reversal (advice) can tell what the bank did
             ctx.bank_response = await ask(ctx.bank, ctx.bank_request)
             return GO
         except LinkDown as down:
             if down.sent:  # it may have reached the bank: only a reversal can tell
                 return await no_answer(ctx, svc)
+            ctx.at_bank = False
         except BankTimeout:
             return await no_answer(ctx, svc)
         if not await fail_over(ctx, svc, tried):
@@ -108,7 +121,11 @@ async def fail_over(ctx: TxnContext, svc: Services, tried: set[str]) -> bool:
 
 
 def release(ctx: TxnContext, rc: str) -> bool:
-    ctx.on_finish.append(lambda tx: money.release_hold(tx, ctx.txn_id))
+    """The payment did not happen: the hold goes and the bills it took are free again."""
+    async def give_back(tx: Tx) -> None:
+        await money.release_hold(tx, ctx.txn_id)
+        await txns.unmark_paid(tx, ctx.txn_id)
+    ctx.on_finish.append(give_back)
     return ctx.decline(rc)
 
 
