@@ -105,9 +105,12 @@ class AdminPoller:
         except AdminError as exc:
             result, state = {"error": str(exc)}, "failed"
         except Exception as exc:  # the operator gets one line; the log has the rest
-            log.exception("admin_command_failed", command=command)
+            log.exception("admin_command_crashed", command=command)
             result, state = {"error": f"{command}: {exc}"}, "failed"
-        log.info("admin_command", command=command, args=args, state=state)
+        if state == "failed":   # why, for the operator who reads the log rather than the CLI's line
+            log.error("admin_command_failed", command=command, args=args, error=result["error"])
+        else:
+            log.info("admin_command", command=command, args=args, state=state)
 
         async def finish(tx: Tx) -> None:
             await tx.execute("UPDATE admin_commands SET state = ?, result = ?, updated_at = ? WHERE command_id = ?",

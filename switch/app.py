@@ -90,7 +90,8 @@ class SwitchApp:
                             asyncio.create_task(self._every(0.5, self.admin.poll_once)),
                             asyncio.create_task(self._every(5.0, self._refresh_gauges))]
         log.info("switch_started", node=self.node_id, business_date=calendar.current,
-                 terminals=terminal_port, banks=[b.id for b in cfg.banks])
+                 terminal_port=terminal_port, metrics_port=metrics_port, banks=[b.id for b in cfg.banks],
+                 bank_listen_ports={link.id: link.listen_port for link in links if link.listen_port})
         return Ports(terminal_port, metrics_port,
                      {link.id: link.listen_port for link in links if link.listen_port})
 

@@ -111,6 +111,23 @@ _CUTOVER = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _DB_SCHEMES = ("sqlite:///", "postgresql://")
 
 
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+DATABASE_FROM_ENV = "PPOB_DATABASE"
+
+
+def mask_credentials(text: str) -> str:
+    """Any password inside text replaced by ***: in URLs (postgresql://user:***@host/db) and in
+    key=value connection strings. Used on every message and log line that may carry a database URL."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def database_origin(env: Mapping[str, str] | None = None) -> str:
+    """Where switch.database came from, for an error about it: the environment or the file."""
+    env = os.environ if env is None else env
+    return DATABASE_FROM_ENV if env.get(DATABASE_FROM_ENV) else "switch.database"
+
+
 def load_config(path: str | None, *, env: Mapping[str, str] | None = None) -> Config:
     """Reads the TOML file (PPOB_CONFIG overrides path, PPOB_DATABASE overrides switch.database).
     Raises ConfigError naming the key for an unknown key, a missing required key or a bad value."""
@@ -162,7 +179,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(mask_credentials(value), ensure_ascii=False)
     return _one_line(repr(value))
 
 
@@ -344,7 +361,8 @@ _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah
 
 
 def _switch(table: dict, database_override: str | None) -> SwitchSection:
-    if database_override is not None:
+    if database_override is not None:   # checked under its own name: the file is not to blame
+        _database(f"{DATABASE_FROM_ENV} (it replaces switch.database)", database_override)
         table = {**table, "database": database_override}
     values = _section(table, "switch", _SWITCH_KEYS, required=("institution_id", "database"))
     return SwitchSection(**values)

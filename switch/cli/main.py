@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any, AsyncIterator
 
 from switch.cli.commands import CommandFailed
-from switch.config import Config, ConfigError, load_config
+from switch.config import Config, ConfigError, database_origin, load_config, mask_credentials
 from switch.ops.text import rupiah_text
 
 
@@ -195,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ppob-switch: error: {exc}", file=sys.stderr)
         return 2
     except CommandFailed as exc:
-        print(f"ppob-switch: {exc}", file=sys.stderr)
+        print(mask_credentials(f"ppob-switch: {exc}"), file=sys.stderr)
         return 1
-    except BrokenPipeError:   # `… | head`: the reader has what it wanted
+    except BrokenPipeError:   # `… | head`: the reader went away; quietly, and 1 like rich's tables
         _quiet_stdout()
-        return 0
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -241,7 +241,8 @@ async def _serve(config: Config) -> int:
         await app.start()
     except (OSError, StorageError) as exc:   # a port in use, a database that will not open
         await _abandon(app)
-        print(f"ppob-switch: cannot start: {exc}", file=sys.stderr)
+        where = f" (the database named by {database_origin()})" if isinstance(exc, StorageError) else ""
+        print(mask_credentials(f"ppob-switch: cannot start: {exc}{where}"), file=sys.stderr)
         return 1
     await stop.wait()
     await app.stop()
@@ -270,7 +271,8 @@ async def database(config: Config) -> AsyncIterator[Any]:
     try:
         await db.open()
     except (StorageError, OSError) as exc:
-        raise CommandFailed(f"database {config.switch.database}: {exc}")
+        raise CommandFailed(mask_credentials(f"database {config.switch.database} (from {database_origin()}):"
+                                             f" {exc}"))
     try:
         yield db
     finally:

@@ -2,6 +2,9 @@
 comes back to the flow. Also the messages of store-and-forward (0400 reversal, 0220 advice)."""
 from __future__ import annotations
 
+import time
+
+from switch.ledger.states import TxnState
 from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
 from switch.services import Services
 from switch.wire import Message
@@ -33,12 +36,12 @@ def repeat_message(original: Message, mti: str, stan: str, institution_id: str) 
     return Message(mti, fields)
 
 
-def unanswered_follow_up(product: str | None) -> tuple[str, str, str]:
+def unanswered_follow_up(product: str | None) -> tuple[str, str, TxnState]:
     """(queue kind, first MTI, payment state) for a payment its bank did not answer: a prepaid
     purchase is advised, never reversed (as at PLN); anything else is reversed."""
     if product == PREPAID:
-        return "advice", "0220", "advising"
-    return "reversal", "0400", "reversing"
+        return "advice", "0220", TxnState.ADVISING
+    return "reversal", "0400", TxnState.REVERSING
 
 
 def terminal_rc(bank_rc: str | None) -> str:
@@ -46,8 +49,18 @@ def terminal_rc(bank_rc: str | None) -> str:
     return bank_rc if bank_rc in KNOWN_RC else "05"
 
 
-async def ask(bank: BankLink, msg: Message) -> Message:
-    return await bank.request(msg, bank.cfg.timeout_s)
+async def ask(bank: BankLink, msg: Message, notes: dict | None = None) -> Message:
+    """The bank's answer; `notes` (the transaction's log fields) get its code and latency, so the one
+    info event per transaction tells the operator what the bank said and how fast."""
+    started = time.monotonic()
+    try:
+        answer = await bank.request(msg, bank.cfg.timeout_s)
+    finally:
+        if notes is not None:
+            notes["bank_ms"] = round((time.monotonic() - started) * 1000, 1)
+    if notes is not None:
+        notes["bank_rc"] = answer.get(39)
+    return answer
 
 
 __all__ = ["BankTimeout", "LinkDown", "ask", "bank_request", "original_data", "repeat_message",

@@ -1,17 +1,16 @@
 """An unexpected fault while handling a terminal's request (a storage error, a bug): the terminal
 still gets an answer, 96, and the money stays consistent.
 
-* nothing held yet: nothing moved; the 96 is stored as the outcome (state `failed`);
-* a hold placed but the payment never written to a bank link, or declined by the bank: the hold is
-  released and the bills it took are free again (state `failed`);
-* the payment may have reached the bank (written to its link, answered or not): it goes the way of
-  an unanswered payment — a reversal, or for prepaid an advice, is queued in the same unit as the
-  stored 96 (state `reversing` / `advising`), so a status request later tells what became of it.
-"""
+A fault inside a flow's steps is aborted by the flow's participants (context.run_steps: a payment
+whose hold is placed goes payment.abort_held's way, anything else is a 96 with nothing moved). A
+fault while storing the outcome is handled here the same way, then stored again; a fault before or
+around all that (the terminal could not even be looked up) still gets a 96, built here, MAC'd with
+whatever key is known."""
 from __future__ import annotations
 
 import structlog
 
+from switch.ledger.states import TxnState
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, sign
 
@@ -21,23 +20,19 @@ from .context import TxnContext
 
 log = structlog.get_logger("flows")
 
-MALFUNCTION = "96"
+MALFUNCTION = payment.MALFUNCTION
 
 
 async def fail(ctx: TxnContext, svc: Services) -> None:
-    """Replaces whatever the flow had decided by the 96 way; finish() then stores it."""
+    """The outcome could not be stored: whatever the flow had decided is replaced by the 96 way."""
     ctx.on_finish.clear()
-    ctx.extra.clear()  # nothing of an approval (token, reference) goes out with a 96
     ctx.response = None
-    ctx.final_state = "failed"
-    if ctx.expected_states == ("sent",):  # the hold is on disk
-        declined = ctx.bank_response is not None and ctx.bank_response.get(39) != "00"
-        if ctx.at_bank and not declined:
-            await payment.no_answer(ctx, svc)  # queues the reversal / advice, sets the state
-        else:
-            payment.release(ctx, MALFUNCTION)
-            ctx.final_state = "failed"
-    ctx.rc = MALFUNCTION
+    if ctx.expected_states == (TxnState.SENT,):  # the hold is on disk
+        await payment.abort_held(ctx, svc)
+        return
+    ctx.extra.clear()
+    ctx.rc, ctx.final_state = MALFUNCTION, TxnState.FAILED
+    ctx.reason = "the outcome could not be stored (see answer_not_stored)"
 
 
 def malfunction_response(ctx: TxnContext) -> Message:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 
 from switch.ledger import money, txns
+from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import CodecError
@@ -13,12 +14,13 @@ from switch.wire.field48 import PREPAID, parse_response
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
 from .common import check_fields, parse_product, record
-from .context import GO, STOP, TxnContext
+from .context import GO, STOP, Participant, TxnContext
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")
 
 PREPAID_MAX_DENOMINATION = 50_000_000 * 100  # minor units
+MALFUNCTION = "96"
 
 
 async def check_amount(ctx: TxnContext, svc: Services) -> bool:
@@ -70,8 +72,9 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
         except money.HoldRefused as refused:
             await txns.unmark_paid(tx, ctx.txn_id)
             return refused.rc
-        if not await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
-                                       bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields):
+        if not await txns.set_state_if(tx, ctx.txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
+                                       bank_id=bank.id, bank_stan=ctx.bank_stan,
+                                       bank_request=ctx.bank_request.fields):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
             raise RuntimeError(f"payment {ctx.txn_id} was taken over before its hold")
         return None
@@ -79,7 +82,7 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     refused = await svc.db.unit(work)
     if refused:
         return ctx.decline(refused)
-    ctx.expected_states = ("sent",)
+    ctx.expected_states = (TxnState.SENT,)
     return GO
 
 
@@ -94,7 +97,7 @@ async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
     while True:
         try:
             ctx.at_bank = True  # from here on only a reversal (advice) can tell what the bank did
-            ctx.bank_response = await ask(ctx.bank, ctx.bank_request)
+            ctx.bank_response = await ask(ctx.bank, ctx.bank_request, ctx.log)
             return GO
         except LinkDown as down:
             if down.sent:  # it may have reached the bank: only a reversal can tell
@@ -140,9 +143,25 @@ async def no_answer(ctx: TxnContext, svc: Services) -> bool:
     async def queue(tx: Tx) -> None:
         await txns.enqueue_saf(tx, ctx.txn_id, ctx.bank.id, kind, message.fields)
     ctx.on_finish.append(queue)
-    ctx.rc = "68"
+    ctx.rc, ctx.wake_bank = "68", ctx.bank.id
     log.warning("bank_no_answer", bank=ctx.bank.id, rrn=ctx.rrn, product=ctx.product, queued=kind)
     return STOP
+
+
+async def abort_held(ctx: TxnContext, svc: Services) -> None:
+    """An unexpected fault once the hold is on disk (hold's abort; also when the outcome could not
+    be stored): 96 to the terminal. A payment that may have reached the bank and was not declined
+    there goes the unanswered way (reversal, or advice for prepaid); one never written to a bank
+    link, or declined, gives its hold and bills back."""
+    ctx.extra.clear()  # nothing of an approval (token, reference) goes out with a 96
+    ctx.response = None
+    declined = ctx.bank_response is not None and ctx.bank_response.get(39) != "00"
+    if ctx.at_bank and not declined:
+        await no_answer(ctx, svc)
+    else:
+        release(ctx, MALFUNCTION)
+        ctx.final_state = TxnState.DECLINED  # the hold is released; nothing reached the bank
+    ctx.rc, ctx.reason = MALFUNCTION, "an internal fault (see flow_failed / answer_not_stored)"
 
 
 async def outcome(ctx: TxnContext, svc: Services) -> bool:
@@ -150,7 +169,7 @@ async def outcome(ctx: TxnContext, svc: Services) -> bool:
     rc = answer.get(39)
     if rc != "00":
         return release(ctx, terminal_rc(rc))
-    ctx.rc, ctx.final_state = "00", "approved"
+    ctx.rc, ctx.final_state = "00", TxnState.APPROVED
     ctx.extra.update({n: answer[n] for n in (38, 48, 62) if n in answer})
     periods = paid_periods(ctx, answer.get(48, ""))
     bank_id, txn_id = ctx.bank.id, ctx.txn_id
@@ -171,5 +190,7 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
         return inquiry["periods"] if inquiry else []
 
 
+# Once the hold is placed the bank may have the payment: a fault after it is treated as unanswered
+# (reversed or advised); before it nothing moved (96).
 STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record, check_served,
-         check_amount, check_already_paid, hold, ask_bank, outcome]
+         check_amount, check_already_paid, Participant(hold, abort=abort_held), ask_bank, outcome]

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 import structlog
 
 from switch.ledger import txns
+from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import Message
@@ -46,7 +47,7 @@ async def recover(svc: Services) -> dict[str, int]:
     counts = {"forgotten": 0, "queued": 0}
     for row in rows:
         txn = await svc.db.read(lambda tx: txns.get_txn(tx, row["txn_id"]))
-        if txn.state == "received":
+        if txn.state == TxnState.RECEIVED:
             await svc.db.unit(lambda tx: forget(tx, txn))
             counts["forgotten"] += 1
         elif txn.kind == "payment" and txn.bank_request:
@@ -68,7 +69,7 @@ async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
                              svc.config.switch.institution_id)
 
     async def work(tx: Tx) -> None:
-        if await txns.set_state_if(tx, txn.txn_id, ("sent",), state=state, rc="68",
+        if await txns.set_state_if(tx, txn.txn_id, (TxnState.SENT,), state=state, rc="68",
                                    response=answer_fields(txn.request or {}, txn.rrn,
                                                             txn.business_date or "", "68")):
             await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
@@ -85,7 +86,7 @@ async def take_over_dead_nodes(svc: Services, older_than_s: float) -> dict[str, 
         if not await svc.db.unit(lambda tx: txns.adopt_txn(tx, txn_id, dead, svc.node_id)):
             continue  # another survivor took it
         txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
-        if txn.state == "received":
+        if txn.state == TxnState.RECEIVED:
             await svc.db.unit(lambda tx: forget(tx, txn))
             counts["forgotten"] += 1
         elif txn.kind == "payment" and txn.bank_request:
@@ -108,7 +109,7 @@ async def sweep_stranded(svc: Services, older_than_s: float) -> int:
         if svc.inflight.event(row["txn_id"]) is not None:
             continue  # its flow is still running (waiting on a slow bank)
         txn = await svc.db.read(lambda tx: txns.get_txn(tx, row["txn_id"]))
-        if txn.state == "sent" and txn.kind == "payment" and txn.bank_request:
+        if txn.state == TxnState.SENT and txn.kind == "payment" and txn.bank_request:
             await queue_unanswered(svc, txn)
             swept += 1
             log.warning("stranded_payment_swept", txn=txn.txn_id, rrn=txn.rrn, bank=txn.bank_id)

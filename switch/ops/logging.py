@@ -10,7 +10,10 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
+import orjson
 import structlog
+
+from switch.config import mask_credentials
 
 # Keys whose values are secrets (field 64/128 are MACs; "key"/"mac_key" terminal keys).
 SECRET_KEYS = frozenset({"key", "mac_key", "mac", "64", "128", "password"})
@@ -44,9 +47,17 @@ def _clean(key: Any, value: Any, nested: bool) -> Any:
         return REDACTED
     if name in CUSTOMER_KEYS and isinstance(value, str):
         return mask_customer(value)
+    if isinstance(value, str) and ("://" in value or "assword" in value):
+        return mask_credentials(value)   # a database URL in an error text
     if nested and isinstance(value, Mapping):
         return {k: _clean(k, v, nested=False) for k, v in value.items()}
     return value
+
+
+def _orjson(event: Any, **_: Any) -> str:
+    """JSON of one event, several times faster than the standard library's; field numbers as keys
+    and anything orjson does not know (Decimal, Path, exceptions) are written as strings."""
+    return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure_logging(json: bool | None = None, level: str = "info", *, stream: TextIO | None = None) -> None:
@@ -56,7 +67,7 @@ def configure_logging(json: bool | None = None, level: str = "info", *, stream: 
         raise ValueError(f"log level must be one of {', '.join(_LEVELS)}, got {level!r}")
     out = stream if stream is not None else sys.stderr
     as_json = (not out.isatty()) if json is None else json
-    renderer: Any = (structlog.processors.JSONRenderer() if as_json
+    renderer: Any = (structlog.processors.JSONRenderer(serializer=_orjson) if as_json
                      else structlog.dev.ConsoleRenderer(colors=out.isatty()))
     structlog.configure(
         processors=[

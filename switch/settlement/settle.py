@@ -25,6 +25,7 @@ import structlog
 
 from switch.ledger import money
 from switch.ledger.calendar import date_state
+from switch.ledger.states import BANK_APPROVED, BANK_REVERSED, PENDING, STANDING
 from switch.ledger.storage import Database, Tx
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
@@ -41,10 +42,6 @@ from .files import PAID, REVERSED, Control, RcnLine, RcnWriter, net_field, utc_s
 log = structlog.get_logger("settlement")
 
 # Payment states (txns.kind = 'payment') and what they mean for the totals.
-CREDIT_STATES = ("approved", "reversed", "reversal_pending")  # the bank approved it (74/86)
-DEBIT_STATES = ("reversed",)                                   # and answered its reversal 00 (76/88)
-STANDING = "approved"                                          # earns the agent its commission
-NOT_FINAL = ("received", "sent", "reversing", "advising", "reversal_pending")
 PAGE = 1000  # rows per read: ~35 ms of work between two turns of the event loop
 PROGRESS_FROM = 20_000  # payments in a day before a progress bar is worth drawing
 
@@ -140,7 +137,7 @@ def to_payment(row: Any) -> Payment:
     agent = (agent_id or "").strip()
     line = RcnLine(rrn or "", bank_stan or "", (terminal_id or "").strip(), agent, product or "", customer or "",
                    details.periods, int(amount or 0), details.admin_fee, details.bank_ref,
-                   REVERSED if state in DEBIT_STATES else PAID, utc_seconds(created or ""),
+                   REVERSED if state in BANK_REVERSED else PAID, utc_seconds(created or ""),
                    utc_seconds(updated or ""))
     return Payment(line, state, agent, line.product, details.bills)
 
@@ -160,7 +157,7 @@ async def credit_keys(db: Database, bank_id: str, business_date: str) -> array:
     an array, which the garbage collector never walks (a list of a million tuples it would, again
     and again, while the day's lines are built)."""
     keys: list[tuple[str, int]] = []
-    for state in CREDIT_STATES:
+    for state in BANK_APPROVED:
         after = 0
         while True:
             rows = await db.read(lambda tx: tx.fetchall(_KEYS_SQL, bank_id, business_date, state, after,
@@ -190,14 +187,14 @@ async def day_payments(db: Database, bank_id: str, business_date: str, page: int
         rows = await db.read(lambda tx: tx.fetchall(sql, *ids))
         by_id = {int(row[0]): row for row in rows}
         # a row may have moved on since its key was read (e.g. its reversal answered 25: void)
-        yield [to_payment(by_id[i]) for i in ids if i in by_id and by_id[i][8] in CREDIT_STATES]
+        yield [to_payment(by_id[i]) for i in ids if i in by_id and by_id[i][8] in BANK_APPROVED]
         await asyncio.sleep(0)  # a SQLite read never suspends: give terminals their turn
 
 
 async def unfinished(db: Database, bank_id: str, business_date: str) -> dict[str, int]:
     """Payments of the date whose outcome is not final yet, by state (one short count per state)."""
     counts = {}
-    for state in NOT_FINAL:
+    for state in PENDING:
         n = await db.read(lambda tx: tx.fetchval(
             "SELECT COUNT(*) FROM txns WHERE kind = 'payment' AND bank_id = ? AND business_date = ? AND state = ?",
             bank_id, business_date, state))
@@ -448,8 +445,9 @@ async def settle_bank(svc: Services, bank_id: str, business_date: str,
     svc.metrics.set_settlement_state(bank_id, recorded)
     c = day.control
     pending = await unfinished(svc.db, bank_id, business_date)
-    log.info("settlement", bank=bank_id, date=business_date, credits=c.paid_count, credits_amount=c.paid_amount,
-             debits=c.reversed_count, debits_amount=c.reversed_amount, net=c.net, rc=rc, state=state,
+    log.info("settlement", bank=bank_id, date=business_date, credits=c.paid_count,
+             credits_amount_minor=c.paid_amount, debits=c.reversed_count, debits_amount_minor=c.reversed_amount,
+             net=c.net, rc=rc, state=state,
              recorded=recorded, pending=pending, commissions=commissions["posted_now"])
     return {"bank": bank_id, "date": business_date, "credits_count": c.paid_count,
             "credits_amount": c.paid_amount, "debits_count": c.reversed_count,

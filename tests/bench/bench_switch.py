@@ -1,92 +1,424 @@
-"""Throughput and latency of the whole switch on this machine: terminals → switch → bank simulator,
-in one process over loopback, on SQLite (group commit) or PostgreSQL. Prints figures; asserts nothing.
+"""Throughput, latency, CPU and memory of the switch against a plain relay, in one run.
 
-    python tests/bench/bench_switch.py [--count 3000] [--concurrency 50] [--mix pay] [--database URL]
+Three processes per measurement: the bank simulator (`ppob-bank-sim`), the system under test
+(`ppob-switch serve` on SQLite or PostgreSQL, or the relay of tests/bench/relay.py, which only
+decodes and re-encodes each message both ways), and the load generator of tests/bench/loadgen.py
+(20 terminals × 4 requests in flight; it builds and MACs every request and checks every answer's
+MAC). Prints one table; asserts nothing.
+
+    python tests/bench/bench_switch.py [--seconds 8] [--rate 1000] [--database postgresql://...]
+    python tests/bench/bench_switch.py --soak 1000000        # RSS of the switch every 100,000 payments
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import secrets
+import socket
 import sys
 import tempfile
 import time
-import tracemalloc
+from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
-from bank_sim.book import Book  # noqa: E402
-from bank_sim.host import BankHost  # noqa: E402
-from switch.app import SwitchApp  # noqa: E402
+from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
-from switch.cli.demo import demo_config  # noqa: E402
-from switch.ops.logging import configure_logging  # noqa: E402
-from terminal_sim.load import run_load  # noqa: E402
+from switch.ledger.storage import open_database  # noqa: E402
+from switch.config import sample_config  # noqa: E402
 
-TRACE = "--trace-memory" in sys.argv
-MIXES = {"pay": {"pay:PLNPRA": 1.0}, "inquiry": {"inquiry:PLNPST": 1.0},
-         "mixed": {"inquiry:PLNPST": 0.5, "pay:PLNPRA": 0.3, "balance": 0.2}}
-
-
-async def bench(count: int, concurrency: int, mix: str, database: str | None, terminals: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        book = Book.generate(seed=1, size=500)
-        bank = BankHost(book, bank_id="BANKA")
-        port = await bank.listen("127.0.0.1", 0)
-        config = demo_config(Path(folder), port)
-        if database:
-            from dataclasses import replace
-            config = replace(config, switch=replace(config.switch, database=database))
-        app = SwitchApp(config)
-        ports = await app.start()
-        specs = await provision(app, terminals)
-        while not app.svc.router.candidates("PLNPRA"):
-            await asyncio.sleep(0.05)
-        customers = {"PLNPRA": list(book.prepaid)[:200], "PLNPST": [c for c in book.postpaid][:200]}
-        tracemalloc.start() if TRACE else None
-        started = time.perf_counter()
-        report = await run_load("127.0.0.1", ports.terminals, specs, count, concurrency, mix=MIXES[mix],
-                                customers=customers, progress=True)
-        elapsed = time.perf_counter() - started
-        _, peak = tracemalloc.get_traced_memory() if TRACE else (0, 0)
-        commits = getattr(app.db, "commits", None)
-        await app.stop()
-        await bank.stop()
-    print(f"database: {database or 'sqlite (temp file, WAL, synchronous=FULL)'}; mix {mix}; "
-          f"{count} operations, concurrency {concurrency}, {terminals} terminals")
-    for line in report.lines():
-        print("  " + line)
-    if commits:
-        print(f"  commits: {commits} ({report.operations / commits:.1f} operations per commit)")
-    print(f"  wall {elapsed:.1f} s; traced Python memory peak {peak / 1e6:.1f} MB")
+HERE = Path(__file__).resolve().parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+TICK = os.sysconf("SC_CLK_TCK")
+BOOK_SEED, BOOK_SIZE = 1, 1000
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-async def provision(app: SwitchApp, terminals: int) -> list:
-    specs = []
-    for i in range(terminals):
-        agent, tid = f"BENCH{i:010d}", f"B{i:07d}"
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-        async def work(tx, agent=agent, tid=tid):
-            await accounts.add_agent(tx, agent, "BENCH", None)
-            key = await accounts.add_terminal(tx, tid, agent, None)
-            await money.topup(tx, agent, money.MAX_TOPUP, f"bench-{agent}")
-            return key
-        key = await app.db.unit(work)
-        specs.append((tid, agent, bytes.fromhex(key)))
-    return specs
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads: the SQLite commit thread too)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    parts = stat[stat.rindex(")") + 2:].split()
+    return (int(parts[11]) + int(parts[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_port(port: int, process: asyncio.subprocess.Process, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.returncode is not None:
+            raise RuntimeError(f"process {process.pid} ended with {process.returncode} before listening")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def spawn(*args: str, log: Path | None = None, root: Path = ROOT) -> asyncio.subprocess.Process:
+    out = open(log, "ab") if log else asyncio.subprocess.DEVNULL
+    return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out,
+                                                env={**ENV, "PYTHONPATH": str(root)})
+
+
+async def stop(process: asyncio.subprocess.Process | None) -> None:
+    if process is not None and process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except asyncio.TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+@dataclass
+class Phase:
+    """One measurement: a load against one server process."""
+    label: str
+    operations: int
+    elapsed_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float            # of the server process, per operation
+    rss_mb: float
+    by_rc: dict = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.operations / self.elapsed_s if self.elapsed_s else 0.0
+
+
+@dataclass
+class Bed:
+    """The bank, the terminals, the customers: shared by every server measured."""
+    folder: Path
+    bank_port: int
+    terminals: list[dict]
+    postpaid: list[str]
+    prepaid: list[str]
+    args: argparse.Namespace
+    bank: asyncio.subprocess.Process | None = None
+
+    async def load(self, server_pid: int, port: int, op: str, label: str, *, rate: float | None = None,
+                   count: int | None = None, rounds: int = 1, on_round=None) -> Phase:
+        """Runs the load generator against `port`; CPU and RSS are read from `server_pid`."""
+        job = {"host": "127.0.0.1", "port": port, "terminals": self.terminals, "op": op,
+               "customers": self.postpaid if op == "inquiry" else self.prepaid,
+               "per_terminal": self.args.in_flight, "seconds": 10**6 if count else self.args.seconds,
+               "rate": rate, "count": count, "rounds": rounds, "warmup_s": 1.0,
+               "seed": secrets.randbelow(2**32)}
+        gen = await asyncio.create_subprocess_exec(
+            sys.executable, str(HERE / "loadgen.py"), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env=ENV)
+        gen.stdin.write((json.dumps(job) + "\n").encode())
+        phase = None
+        try:
+            for n in range(rounds):
+                if (await gen.stdout.readline()).strip() != b"ready":
+                    raise RuntimeError("the load generator did not start (is the server up?)")
+                cpu0 = cpu_seconds(server_pid)
+                gen.stdin.write(b"go\n")
+                result = json.loads(await gen.stdout.readline())
+                cpu = cpu_seconds(server_pid) - cpu0
+                ops = max(result["operations"], 1)
+                phase = Phase(label, result["operations"], result["elapsed_s"], result["p50_ms"],
+                              result["p99_ms"], cpu / ops * 1000, rss_mb(server_pid), result["by_rc"])
+                if on_round:
+                    on_round(n, phase)
+            await gen.wait()
+        finally:
+            await stop(gen)
+        return phase
+
+
+async def open_bed(folder: Path, args: argparse.Namespace) -> Bed:
+    book = Book.generate(BOOK_SEED, BOOK_SIZE)
+    postpaid = [c.idpel for c in book.postpaid.values() if c.status == Status.OK and c.offered][:300]
+    prepaid = list(book.prepaid)[:300]
+    terminals = [{"tid": f"B{i:07d}", "agent": f"BENCH{i:010d}", "key": secrets.token_hex(16).upper()}
+                 for i in range(args.terminals)]
+    bed = Bed(folder, free_port(), terminals, postpaid, prepaid, args)
+    bed.bank = await spawn(sys.executable, "-m", "bank_sim.cli", "--listen", f"127.0.0.1:{bed.bank_port}",
+                           "--bank-id", "BANKA", "--seed", str(BOOK_SEED), "--size", str(BOOK_SIZE),
+                           log=folder / "bank.log")
+    await wait_port(bed.bank_port, bed.bank)
+    return bed
+
+
+async def measure_relay(bed: Bed) -> dict[str, Phase]:
+    keys = bed.folder / "keys.json"
+    keys.write_text(json.dumps(bed.terminals))
+    port = free_port()
+    relay = await spawn(sys.executable, str(HERE / "relay.py"), "--listen", str(port),
+                        "--bank", f"127.0.0.1:{bed.bank_port}", "--keys", str(keys), log=bed.folder / "relay.log")
+    try:
+        await wait_port(port, relay)
+        return await measure_server(bed, relay.pid, port, "relay")
+    finally:
+        await stop(relay)
+
+
+async def measure_server(bed: Bed, pid: int, port: int, label: str) -> dict[str, Phase]:
+    out = {"inquiry": await bed.load(pid, port, "inquiry", label)}
+    async with Profile(bed.args.profile if label != "relay" else None, pid, label, bed.args.seconds):
+        out["payment"] = await bed.load(pid, port, "payment", label)
+    if bed.args.rate:
+        out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate)
+    return out
+
+
+class Profile:
+    """py-spy on the server process during a measurement; prints where its time goes."""
+
+    def __init__(self, folder: str | None, pid: int, label: str, seconds: float) -> None:
+        self.out = Path(folder) / f"{label}-payments.txt" if folder else None
+        self.pid, self.seconds = pid, seconds
+
+    async def __aenter__(self) -> None:
+        if self.out:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.spy = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
+                "raw", "--threads", "--nonblocking", "--rate", "200", "--duration", str(int(self.seconds + 1)),
+                "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def __aexit__(self, *exc) -> None:
+        if self.out:
+            await self.spy.wait()
+            print(f"profile {self.out}:")
+            print("\n".join(summarize(self.out.read_text())))
+
+
+def summarize(raw: str, top: int = 40) -> list[str]:
+    """Inclusive share of samples per function (each counted once per stack), busiest first."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        if any("epoll_wait" in f or "select (selectors" in f or "_worker (concurrent" in f and f is frames[-1]
+               for f in frames[-1:]):
+            continue   # idle
+        total += n
+        for name in {f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" if " (" in f else f
+                     for f in frames}:
+            inclusive[name] = inclusive.get(name, 0) + n
+    busiest = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return [f"  {n / total:6.1%}  {name}" for name, n in busiest] if total else ["  (no samples)"]
+
+
+class SwitchUnderTest:
+    """`ppob-switch serve` as a process on a fresh database, provisioned with the bench terminals."""
+
+    def __init__(self, bed: Bed, database: str, label: str, root: Path = ROOT) -> None:
+        self.bed, self.database, self.label, self.root = bed, database, label, root
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> "SwitchUnderTest":
+        folder = self.bed.folder / self.label
+        folder.mkdir()
+        config = folder / "switch.toml"
+        config.write_text(sample_config(
+            database=self.database, terminal_listen=f"127.0.0.1:{self.port}",
+            metrics_listen=f"127.0.0.1:{free_port()}",
+            switch={"settlement_dir": str(folder), "node_id": "bench"},
+            banks=[{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{self.bed.bank_port}",
+                    "products": ["PLNPST", "PLNPRA", "PLNNTL"]}]))
+        await self._provision()
+        self.process = await spawn(sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
+                                   log=folder / "switch.log", root=self.root)
+        await wait_port(self.port, self.process)
+        await asyncio.sleep(1.0)   # the bank link comes up
+        return self
+
+    async def _provision(self) -> None:
+        db = open_database(self.database)
+        await db.open()
+        try:
+            for t in self.bed.terminals:
+                async def work(tx, t=t):
+                    await accounts.add_agent(tx, t["agent"], "BENCH", None)
+                    await accounts.add_terminal(tx, t["tid"], t["agent"], t["key"])
+                    for n in range(9):   # Rp 9e9: room for a million payments over 20 agents
+                        await money.topup(tx, t["agent"], money.MAX_TOPUP, f"bench-{t['agent']}-{n}")
+                await db.unit(work)
+        finally:
+            await db.close()
+
+    async def __aexit__(self, *exc) -> None:
+        await stop(self.process)
+
+
+class FreshPostgres:
+    def __init__(self, url: str) -> None:
+        self.url, self.name = url, f"ppob_bench_{secrets.token_hex(4)}"
+
+    async def __aenter__(self) -> str:
+        import asyncpg
+        admin = await asyncpg.connect(self.url)
+        await admin.execute(f"CREATE DATABASE {self.name}")
+        await admin.close()
+        return self.url.rsplit("/", 1)[0] + "/" + self.name
+
+    async def __aexit__(self, *exc) -> None:
+        import asyncpg
+        admin = await asyncpg.connect(self.url)
+        await admin.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+        await admin.close()
+
+
+def table(results: dict[str, dict[str, Phase]], rate: float | None) -> list[str]:
+    relay, lite, pg = results.get("relay"), results.get("sqlite"), results.get("postgresql")
+
+    def cell(phases, key, fmt):
+        return fmt(phases[key]) if phases and key in phases else "—"
+
+    def ratio(a, b, key, get=lambda p: p.rate):
+        return f"{get(a[key]) / get(b[key]):.2f}" if a and b and key in a and key in b and get(b[key]) else "—"
+
+    rows = [
+        ("postpaid inquiries/s", "inquiry", lambda p: f"{p.rate:,.0f}", True),
+        ("prepaid payments/s", "payment", lambda p: f"{p.rate:,.0f}", True),
+        ("inquiry p50 / p99 ms", "inquiry", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", False),
+        ("payment p50 / p99 ms", "payment", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", False),
+        ("CPU ms per inquiry", "inquiry", lambda p: f"{p.cpu_ms:.2f}", False),
+        ("CPU ms per payment", "payment", lambda p: f"{p.cpu_ms:.2f}", False),
+        ("RSS MB after payments", "payment", lambda p: f"{p.rss_mb:.0f}", False),
+    ]
+    if rate:
+        rows += [(f"open loop {rate:,.0f} payments/s: held", "open", lambda p: f"{p.rate:,.0f}", False),
+                 ("open loop p50 / p99 ms", "open", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", False)]
+    head = ["", "relay", "SQLite", "SQLite / relay", "PostgreSQL", "PostgreSQL / SQLite"]
+    body = [[name, cell(relay, key, fmt), cell(lite, key, fmt), ratio(lite, relay, key) if rel else "",
+             cell(pg, key, fmt), ratio(pg, lite, key) if rel else ""] for name, key, fmt, rel in rows]
+    widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in body]
+    return out + targets(relay, lite, pg, rate)
+
+
+def targets(relay, lite, pg, rate) -> list[str]:
+    out = []
+    if relay and lite:
+        pay, inq = lite["payment"].rate / relay["payment"].rate, lite["inquiry"].rate / relay["inquiry"].rate
+        out.append(f"target payments >= 0.50 of relay: {pay:.2f} {'met' if pay >= 0.5 else 'MISSED'}")
+        out.append(f"target inquiries >= 0.70 of relay: {inq:.2f} {'met' if inq >= 0.7 else 'MISSED'}")
+    if lite and "open" in lite:
+        o = lite["open"]
+        held = o.rate >= 0.97 * rate
+        out.append(f"target p99 <= 20 ms at {rate:,.0f}/s: p99 {o.p99_ms:.1f} ms, rate {o.rate:,.0f}/s "
+                   f"{'met' if o.p99_ms <= 20 and held else 'MISSED'}")
+    if lite and pg:
+        r = pg["payment"].rate / lite["payment"].rate
+        out.append(f"target PostgreSQL >= 0.50 of SQLite payments: {r:.2f} {'met' if r >= 0.5 else 'MISSED'}")
+    for name, phases in (("relay", relay), ("SQLite", lite), ("PostgreSQL", pg)):
+        for key, p in (phases or {}).items():
+            if set(p.by_rc) - {"00"}:
+                out.append(f"note: {name} {key} answers {p.by_rc}")
+    return out
+
+
+async def bench(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-switch-") as folder:
+        bed = await open_bed(Path(folder), args)
+        try:
+            if args.soak:
+                return await soak(bed, args)
+            if args.against:
+                return await against(bed, args)
+            results: dict[str, dict[str, Phase]] = {}
+            for _ in range(args.repeat):
+                results["relay"] = await measure_relay(bed)
+                if not args.skip_sqlite:
+                    async with SwitchUnderTest(bed, f"sqlite:///{folder}/switch-{_}.db", f"sqlite{_}") as sw:
+                        results["sqlite"] = await measure_server(bed, sw.process.pid, sw.port, "sqlite")
+                if args.database != "none":
+                    async with FreshPostgres(args.database) as url:
+                        async with SwitchUnderTest(bed, url, f"postgresql{_}") as sw:
+                            results["postgresql"] = await measure_server(bed, sw.process.pid, sw.port, "pg")
+                print(f"load average {os.getloadavg()[0]:.2f}; {args.terminals} terminals x {args.in_flight} "
+                      f"in flight; {args.seconds:g} s per measurement")
+                print("\n".join(table(results, args.rate)), flush=True)
+        finally:
+            await stop(bed.bank)
+
+
+async def against(bed: Bed, args: argparse.Namespace) -> None:
+    """This tree's switch and another's (e.g. the commit before a change) on SQLite, loaded at the same
+    time by two load generators: on a shared machine only such a paired comparison says what a change
+    bought. CPU per request is the figure to read; the rates share the machine."""
+    trees = {"this": ROOT, "other": Path(args.against).resolve()}
+    seen: dict[str, list[Phase]] = {}
+    for n in range(args.repeat):
+        async with SwitchUnderTest(bed, f"sqlite:///{bed.folder}/this{n}.db", f"this{n}", trees["this"]) as a, \
+                SwitchUnderTest(bed, f"sqlite:///{bed.folder}/other{n}.db", f"other{n}", trees["other"]) as b:
+            for op in ("inquiry", "payment"):
+                pair = await asyncio.gather(*(bed.load(sw.process.pid, sw.port, op, name)
+                                              for name, sw in (("this", a), ("other", b))))
+                for p in pair:
+                    seen.setdefault(f"{p.label} {op}", []).append(p)
+                    print(f"  {p.label:5} {op:7}: {p.rate:7,.0f}/s  CPU {p.cpu_ms:.2f} ms each  p50 {p.p50_ms:.1f}"
+                          f"  p99 {p.p99_ms:.1f} ms  load {os.getloadavg()[0]:.1f}", flush=True)
+    for op in ("inquiry", "payment"):
+        mid = {}
+        for name in trees:
+            values = sorted(p.cpu_ms for p in seen[f"{name} {op}"])
+            mid[name] = values[len(values) // 2]
+        print(f"{op}: median CPU per request this {mid['this']:.2f} ms, other {mid['other']:.2f} ms "
+              f"({(mid['other'] - mid['this']) / mid['other']:+.0%} saved)")
+
+
+async def soak(bed: Bed, args: argparse.Namespace) -> None:
+    every = args.soak_every
+    async with SwitchUnderTest(bed, f"sqlite:///{bed.folder}/soak.db", "soak") as sw:
+        print(f"soak: {args.soak:,} payments, switch RSS every {every:,}; start RSS {rss_mb(sw.process.pid):.1f} MB")
+
+        def report(n: int, phase: Phase) -> None:
+            print(f"  {(n + 1) * every:>9,} payments: RSS {phase.rss_mb:6.1f} MB, {phase.rate:,.0f}/s, "
+                  f"p99 {phase.p99_ms:.1f} ms, CPU {phase.cpu_ms:.2f} ms each, load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+        await bed.load(sw.process.pid, sw.port, "payment", "soak", count=every,
+                       rounds=max(1, args.soak // every), on_round=report)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--terminals", type=int, default=10)
-    parser.add_argument("--mix", choices=sorted(MIXES), default="pay")
-    parser.add_argument("--database", help="postgresql://... (default: a temp SQLite file)")
-    parser.add_argument("--trace-memory", action="store_true", help="also trace Python memory (slower)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each measurement")
+    parser.add_argument("--terminals", type=int, default=20)
+    parser.add_argument("--in-flight", type=int, default=4, help="requests in flight per terminal")
+    parser.add_argument("--rate", type=float, help="also an open-loop payment load at this rate per second")
+    parser.add_argument("--database", default=DEFAULT_PG,
+                        help=f"PostgreSQL server to create a throw-away database on ({DEFAULT_PG}); 'none' skips")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="run the whole table this many times")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the switch during the payment measurement")
+    parser.add_argument("--against", metavar="TREE", help="instead: compare with the switch of another source tree")
+    parser.add_argument("--soak", type=int, metavar="N", help="instead: N payments on SQLite, RSS printed")
+    parser.add_argument("--soak-every", type=int, default=100_000)
     args = parser.parse_args()
-    configure_logging(json=True, level="error")
-    asyncio.run(bench(args.count, args.concurrency, args.mix, args.database, args.terminals))
+    asyncio.run(bench(args))
 
 
 if __name__ == "__main__":

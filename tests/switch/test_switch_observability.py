@@ -125,7 +125,7 @@ async def test_without_a_pause_traffic_flows_through_a_cutover_into_the_next_bus
     assert after[15] == closed["opened"][5:7] + closed["opened"][8:10]
 
 
-async def test_every_message_in_and_out_is_logged_with_its_rrn_and_no_key_or_mac(start_switch):
+async def logged_inquiry(start_switch, level: str) -> tuple[list[dict], dict]:
     import io
     import json as _json
 
@@ -133,13 +133,28 @@ async def test_every_message_in_and_out_is_logged_with_its_rrn_and_no_key_or_mac
 
     from switch.ops.logging import configure_logging
     buffer = io.StringIO()
-    configure_logging(json=True, level="info", stream=buffer)
+    configure_logging(json=True, level=level, stream=buffer)
     try:
         running, peer, terminal = await running_with_bank(start_switch)
         answer = await terminal.inquiry("PLNPST", CUSTOMER)
     finally:
         structlog.reset_defaults()
-    events = [_json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+    return [_json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")], answer
+
+
+async def test_at_info_one_event_per_transaction_carries_what_the_terminal_and_the_bank_said(start_switch):
+    events, answer = await logged_inquiry(start_switch, "info")
+    mine = [e for e in events if e.get("rrn") == answer[37] or e.get("stan") == answer[11]]
+    assert [e["event"] for e in mine] == ["terminal_out"]
+    out = mine[0]
+    assert out["rc"] == "00" and out["bank"] == "BANKA" and out["bank_rc"] == "00"
+    assert len(out["bank_stan"]) == 6 and out["bank_ms"] >= 0 and out["latency_ms"] >= out["bank_ms"]
+    assert out["customer"] != CUSTOMER and out["customer"].startswith("5321")  # masked
+
+
+async def test_at_debug_every_message_in_and_out_is_logged_with_its_rrn_and_no_key_or_mac(start_switch):
+    import json as _json
+    events, answer = await logged_inquiry(start_switch, "debug")
     rrn = answer[37]
     names = [e["event"] for e in events if e.get("rrn") == rrn or e.get("stan") == answer[11]]
     assert {"terminal_in", "bank_out", "bank_in", "terminal_out"} <= set(names)
