@@ -19,6 +19,7 @@ from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
 from switch.links.limits import Quiet, Shed
+from switch.links.one_connection import OneConnection
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalServer
@@ -68,6 +69,7 @@ class SwitchApp:
         stans = StanAllocator(self.db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
+        self.one_connection = OneConnection(self.db, self.node_id, links)
         router = Router(links, on_busy=self._bank_busy)
         self.svc = svc = Services(config=cfg, db=self.db, router=router, calendar=calendar,
                                   stans=stans, metrics=self.metrics, node_id=self.node_id)
@@ -134,6 +136,7 @@ class SwitchApp:
 
     async def _housekeeping(self) -> None:
         await admin.beat(self.db, self.node_id, self._started_at)
+        await self.one_connection.renew()
         await cutover.scheduled_cutover(self.svc)
 
     async def _refresh_gauges(self) -> None:
@@ -204,6 +207,7 @@ class SwitchApp:
         await self.terminals.close_all()
         for link in self.svc.router.links:
             await link.stop(sign_off=True)
+        await self.one_connection.release()
         if hasattr(self, "http"):
             await self.http.stop()
         await admin.stop_beating(self.db, self.node_id)

@@ -84,6 +84,7 @@ class BankConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     max_in_flight: int = 200      # extra: requests waiting on this bank; beyond, new ones fail over or 91
+    one_connection: bool = False  # extra: the bank takes one connection from all nodes (connect mode)
 
 
 @dataclass(frozen=True)
@@ -377,7 +378,7 @@ _BANK_KEYS: dict[str, Check] = {
     "reversal_retry_s": _positive, "echo_interval_s": _positive, "echo_misses": _int_at_least(1),
     "reconnect_max_s": _positive, "priority": _int_at_least(0), "tls": _boolean,
     "tls_ca": _optional_path, "tls_cert": _optional_path, "tls_key": _optional_path,
-    "max_in_flight": _int_at_least(1),
+    "max_in_flight": _int_at_least(1), "one_connection": _boolean,
 }
 _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah, "admin_fee": _rupiah}
 
@@ -414,6 +415,8 @@ def _bank(table: dict, prefix: str) -> BankConfig:
     values = _section(table, prefix, _BANK_KEYS, required=("id", "mode", "address", "products"))
     if values["mode"] == "connect" and split_address(values["address"])[1] == 0:
         raise _bad(f"{prefix}.address", f"port 0 cannot be connected to, got {_show(values['address'])}")
+    if values.get("one_connection") and values["mode"] != "connect":
+        raise _bad(f"{prefix}.one_connection", "only for mode = \"connect\" (a bank that calls in picks the node)")
     _bank_tls(values, prefix)
     return BankConfig(**values)
 

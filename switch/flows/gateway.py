@@ -11,6 +11,7 @@ from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
 from switch.wire.salvage import salvage
+from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mti
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
@@ -21,23 +22,16 @@ from .malfunction import fail, malfunction_response, sign_quietly
 log = structlog.get_logger("gateway")
 
 FLOWS = {
-    ("0200", "380000"): ("inquiry", inquiry.STEPS),
-    ("0200", "500000"): ("payment", payment.STEPS),
-    ("0200", "310000"): ("balance", balance.STEPS),
-    ("0200", "390000"): ("status", status.STEPS),
-    ("0400", "500000"): ("reversal", reversal.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.STATUS): ("status", status.STEPS),
+    (Mti.REVERSAL, ProcessingCode.PAYMENT): ("reversal", reversal.STEPS),
 }
 NETWORK_FIELDS = (7, 11, 41, 70)
 # answers that mean the terminal or the switch is wrong, not the customer's bill: logged at warning
 # with the reason, so an operator can act on them (a customer's 14 or 88 is routine)
 REFUSED = frozenset({"58", "63", "30", "94", "96"})
-
-
-def response_mti(mti: str) -> str | None:
-    """0200 → 0210, 0800 → 0810 …; None for a message that is itself a response or advice answer."""
-    if len(mti) == 4 and mti.isdigit() and mti[2] in "02468":
-        return mti[:2] + str(int(mti[2]) + 1) + mti[3]
-    return None
 
 
 class TerminalGateway:
@@ -126,7 +120,7 @@ class TerminalGateway:
 
     async def _dispatch(self, ctx: TxnContext) -> None:
         req = ctx.request
-        if req.mti == "0800":
+        if req.mti == Mti.NETWORK:
             return self._network(ctx)
         refusal = self._not_allowed(ctx)
         if refusal:
@@ -173,9 +167,9 @@ class TerminalGateway:
             ctx.decline("30", *missing, reason=f"field(s) {', '.join(map(str, missing))} missing")
             return
         code = req[70]
-        if code == "301":
+        if code == NetworkCode.ECHO:
             ctx.rc = "00"
-        elif code == "001":
+        elif code == NetworkCode.SIGN_ON:
             refusal = (f"terminal {ctx.terminal_id} is blocked" if ctx.terminal.blocked
                        else "" if ctx.agent is not None and not ctx.agent.blocked
                        else f"agent {ctx.terminal.agent_id} is blocked")
@@ -184,7 +178,7 @@ class TerminalGateway:
                 return
             session.sign_on(ctx.terminal.terminal_id, ctx.terminal.key)
             ctx.rc = "00"
-        elif code == "002":
+        elif code == NetworkCode.SIGN_OFF:
             session.signed_on = False
             ctx.rc = "00"
         else:

@@ -148,6 +148,13 @@ CREATE TABLE IF NOT EXISTS saf_leases (
     until   TEXT NOT NULL
 );
 
+-- which node holds the one connection of a bank configured one_connection = true
+CREATE TABLE IF NOT EXISTS bank_link_leases (
+    bank_id TEXT PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    until   TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value BIGINT NOT NULL
