@@ -263,13 +263,18 @@ async def claim_saf(tx: Tx, item: SafItem, next_at: str, node_id: str = "") -> s
     return before or ""
 
 
-async def finish_saf(tx: Tx, saf_id: int, rc: str) -> bool:
+async def finish_saf(tx: Tx, saf_id: int, rc: str, answer: dict[int, str] | None = None) -> bool:
     """Marks an item answered; False when it was answered already (an answer to an earlier attempt,
-    another node), so an outcome is applied once however many answers come."""
+    another node), so an outcome is applied once however many answers come. The answer's fields are
+    kept (MACs redacted) for the back office's message trail."""
     count = await tx.execute("UPDATE saf SET state = 'done', result_rc = ?, updated_at = ?"
                              " WHERE saf_id = ? AND state = 'pending'", rc, now_iso(), saf_id)
     if count == 1:
         await tx.execute("DELETE FROM saf_leases WHERE saf_id = ?", saf_id)
+        if answer is not None:
+            kept = {n: ("[redacted]" if n in (64, 128) else v) for n, v in answer.items()}
+            await tx.execute("INSERT INTO saf_answers (saf_id, message, created_at) VALUES (?, ?, ?)"
+                             " ON CONFLICT (saf_id) DO NOTHING", saf_id, fields_json(kept), now_iso())
     return count == 1
 
 

@@ -141,6 +141,13 @@ CREATE TABLE IF NOT EXISTS saf (
 );
 CREATE INDEX IF NOT EXISTS saf_due ON saf (state, bank_id, next_at);
 
+-- The bank's answer (0410 / 0230) to a queued reversal or advice, MACs redacted, for the message trail.
+CREATE TABLE IF NOT EXISTS saf_answers (
+    saf_id     BIGINT PRIMARY KEY,
+    message    TEXT NOT NULL,                   -- json fields
+    created_at TEXT NOT NULL
+);
+
 -- who may send an item's current attempt, and until when (several nodes share the queue)
 CREATE TABLE IF NOT EXISTS saf_leases (
     saf_id  INTEGER PRIMARY KEY,
