@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -13,11 +14,14 @@ from switch.config import Config
 from switch.flows.gateway import TerminalGateway
 from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
+from switch.ledger import gauges
 from switch.ledger.calendar import BusinessCalendar
+from switch.ledger import keyring
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
 from switch.links.limits import Quiet, Shed
+from switch.links.one_connection import OneConnection
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalServer
@@ -47,8 +51,11 @@ def age_s(iso: str | None) -> float:
 
 
 class SwitchApp:
-    def __init__(self, config: Config, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, *, metrics: Metrics | None = None,
+                 key_notice: Callable[[str], None] | None = None) -> None:
         self.config = config
+        # what to do with "created master key file ..." and the like (default: a warning in the log)
+        self.key_notice = key_notice or (lambda line: log.warning("master_key", detail=line))
         self.node_id = config.switch.node_id or f"{socket.gethostname()}:{config.terminals.listen}"
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.db: Database | None = None
@@ -62,11 +69,14 @@ class SwitchApp:
         cfg = self.config
         self.db = open_database(cfg.switch.database)
         await self.db.open()
+        keyring.configure(self.db, cfg.switch.master_key_file, notify=self.key_notice)
+        await keyring.start(self.db)  # a missing or wrong master key file stops the start here
         calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
         stans = StanAllocator(self.db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
+        self.one_connection = OneConnection(self.db, self.node_id, links)
         router = Router(links, on_busy=self._bank_busy)
         self.svc = svc = Services(config=cfg, db=self.db, router=router, calendar=calendar,
                                   stans=stans, metrics=self.metrics, node_id=self.node_id)
@@ -111,7 +121,7 @@ class SwitchApp:
 
     async def ready(self) -> tuple[bool, str]:
         try:
-            await self.db.read(lambda tx: tx.fetchval("SELECT 1"))
+            await self.db.read(gauges.ping)
         except Exception as exc:
             return False, f"database unreachable: {exc}"
         products = {p for bank in self.config.banks for p in bank.products}
@@ -133,15 +143,14 @@ class SwitchApp:
 
     async def _housekeeping(self) -> None:
         await admin.beat(self.db, self.node_id, self._started_at)
+        await self.one_connection.renew()
         await cutover.scheduled_cutover(self.svc)
 
     async def _refresh_gauges(self) -> None:
         if not self.metrics.exported:
             return
-        rows = await self.db.read(lambda tx: tx.fetchall(
-            "SELECT bank_id, kind, COUNT(*) AS n, MIN(created_at) AS oldest FROM saf WHERE state = 'pending'"
-            " GROUP BY bank_id, kind"))
-        pending = {(row["bank_id"], row["kind"]): (row["n"], age_s(row["oldest"])) for row in rows}
+        waiting = await self.db.read(gauges.pending_saf)
+        pending = {key: (n, age_s(oldest)) for key, (n, oldest) in waiting.items()}
         for link in self.svc.router.links:
             for kind in ("reversal", "advice"):
                 count, age = pending.get((link.id, kind), (0, 0.0))
@@ -150,10 +159,7 @@ class SwitchApp:
             self.metrics.set_bank_links_connected(link.id, link.connections)
             if link.last_echo_ok:
                 self.metrics.bank_echo_answered(link.id, link.last_echo_ok)
-        held = await self.db.read(lambda tx: tx.fetchone(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
-            " WHERE state = 'held'"))
-        self.metrics.set_holds(held["n"], held["total"])
+        self.metrics.set_holds(*await self.db.read(gauges.outstanding_holds))
         self.metrics.set_business_date(self.svc.calendar.current)
 
     def _watch_links(self, links: list[BankLink]) -> None:
@@ -208,6 +214,7 @@ class SwitchApp:
         await self.terminals.close_all()
         for link in self.svc.router.links:
             await link.stop(sign_off=True)
+        await self.one_connection.release()
         if hasattr(self, "http"):
             await self.http.stop()
         await admin.stop_beating(self.db, self.node_id)
