@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
+from typing import Any
 
 import structlog
 
@@ -115,7 +117,7 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn | None:
 
 
 def answer_fields(request: dict[int, str], rrn: str | None, business_date: str, rc: str,
-                  omit: set[int] = frozenset()) -> dict[int, str]:
+                  omit: Collection[int] = frozenset()) -> dict[int, str]:
     """What every answer to a terminal's 0200/0400 carries: the echoed fields (less those that were
     bad), the RRN, field 15 (the business date, MMDD) and the response code."""
     fields = {n: v for n, v in request.items() if n in ECHOED and n not in omit}
@@ -147,13 +149,12 @@ async def finish(ctx: TxnContext, svc: Services) -> Message:
     response = ctx.response
 
     async def work(tx: Tx):
-        changes = dict(state=ctx.final_state, rc=ctx.rc, response=response.fields,
-                       business_date=ctx.business_date)
+        changes: dict[str, Any] = dict(rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
         if ctx.bank is not None:
             changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
         if ctx.bank_response is not None:
             changes["bank_response"] = ctx.bank_response.fields
-        if not await txns.set_state_if(tx, ctx.txn_id, ctx.expected_states, **changes):
+        if not await txns.set_state_if(tx, ctx.txn_id, ctx.expected_states, state=ctx.final_state, **changes):
             return await txns.get_txn(tx, ctx.txn_id)  # decided elsewhere (recovery, another node)
         for money in ctx.on_finish:
             await money(tx)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -22,6 +21,7 @@ from switch.wire.fields import transmission_time
 from switch.wire.vocabulary import Mti, NetworkCode
 
 from .mux import Mux
+from .tls import client_context, server_context
 
 log = structlog.get_logger("bank_link")
 
@@ -115,7 +115,7 @@ class BankLink:
         if self.cfg.mode == "listen":
             host, port = _split(self.cfg.address)
             self._server = await asyncio.start_server(self._accepted, host, port,
-                                                      ssl=self._server_tls())
+                                                      ssl=server_context(self.cfg))
             self.listen_port = self._server.sockets[0].getsockname()[1]
             log.info("bank_listening", bank=self.id, address=f"{host}:{self.listen_port}")
         else:
@@ -161,7 +161,7 @@ class BankLink:
             try:
                 if self.may_connect is not None and not await self.may_connect():
                     raise OSError("another node holds this bank's one connection")
-                reader, writer = await asyncio.open_connection(host, port, ssl=self._client_tls())
+                reader, writer = await asyncio.open_connection(host, port, ssl=client_context(self.cfg))
             except OSError as exc:
                 log.warning("bank_connect_failed", bank=self.id, address=self.cfg.address,
                             error=str(exc), retry_in_s=backoff)
@@ -272,8 +272,8 @@ class BankLink:
         for callback in self.on_state:
             callback(self, up)
         if up:
-            for callback in self.on_up:
-                callback(self)
+            for came_up in self.on_up:
+                came_up(self)
 
     # ---- network management ------------------------------------------------------------------
     async def _network(self, channel: BankChannel, code: str, extra: dict[int, str] | None = None,
@@ -385,26 +385,6 @@ class BankLink:
                  rc=answer.get(39) if answer is not None else None, latency_ms=round(seconds * 1000, 1))
         for callback in self.on_exchange:
             callback(self, request, answer, seconds)
-
-    # ---- TLS ---------------------------------------------------------------------------------
-    def _client_tls(self) -> ssl.SSLContext | None:
-        if not self.cfg.tls:
-            return None
-        context = ssl.create_default_context(cafile=self.cfg.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cfg.tls_cert:
-            context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
-        return context
-
-    def _server_tls(self) -> ssl.SSLContext | None:
-        if not self.cfg.tls:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.cfg.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
-        if self.cfg.tls_ca:
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
 
 
 def _split(address: str) -> tuple[str, int]:
