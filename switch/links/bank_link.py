@@ -26,8 +26,6 @@ from .tls import client_context, server_context
 log = structlog.get_logger("bank_link")
 
 StanSource = Callable[[], Awaitable[str]]
-NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER = (
-    NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF, NetworkCode.ECHO, NetworkCode.CUTOVER)
 
 
 class LinkDown(Exception):
@@ -237,9 +235,9 @@ class BankLink:
         """The bank's own network management: echo, sign-on, sign-off. Anything else is refused (12)."""
         response = Message(msg.response_mti,
                            {n: v for n, v in msg.fields.items() if n in (3, 4, 7, 11, 15, 32, 37, 41, 42, 70, 90)})
-        if msg.mti == Mti.NETWORK and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
+        if msg.mti == Mti.NETWORK and msg.get(70) in tuple(NetworkCode):
             response[39] = "00"
-            if msg.get(70) == NETWORK_SIGN_OFF and channel.signed_on:
+            if msg.get(70) == NetworkCode.SIGN_OFF and channel.signed_on:
                 channel.signed_on, channel.closing = False, "the bank signed off"
                 if not self.is_up:
                     self._state_changed(False)
@@ -285,7 +283,7 @@ class BankLink:
     async def _sign_on(self, channel: BankChannel) -> None:
         while not channel.signed_on and not self._stopping:
             try:
-                reply = await self._network(channel, NETWORK_SIGN_ON)
+                reply = await self._network(channel, NetworkCode.SIGN_ON)
             except (BankTimeout, LinkDown):
                 continue
             if reply.get(39) == "00":
@@ -302,7 +300,7 @@ class BankLink:
     async def _sign_off(self, channel: BankChannel) -> None:
         if channel.signed_on:
             try:
-                await self._network(channel, NETWORK_SIGN_OFF, timeout=2.0)
+                await self._network(channel, NetworkCode.SIGN_OFF, timeout=2.0)
             except (BankTimeout, LinkDown, OSError):
                 pass
 
@@ -315,7 +313,7 @@ class BankLink:
             if not channel.signed_on or time.monotonic() - channel.last_received < interval:
                 continue
             try:
-                await self._network(channel, NETWORK_ECHO, timeout=min(self.cfg.timeout_s, interval))
+                await self._network(channel, NetworkCode.ECHO, timeout=min(self.cfg.timeout_s, interval))
                 misses = 0
                 self.last_echo_ok = time.time()
             except BankTimeout:
@@ -336,7 +334,7 @@ class BankLink:
         results: dict[str, str] = {}
         for channel in [c for c in self._channels if c.signed_on]:
             try:
-                reply = await self._network(channel, NETWORK_CUTOVER, {15: closed_date_mmdd})
+                reply = await self._network(channel, NetworkCode.CUTOVER, {15: closed_date_mmdd})
                 results[channel.peer] = reply.get(39, "")
             except (BankTimeout, LinkDown) as exc:
                 results[channel.peer] = type(exc).__name__
