@@ -191,7 +191,7 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
     """0410 00/25: the money comes back (a hold is released, a debit credited back). Any other code:
     the payment stands at the bank, so it stands here too, and operations are told."""
     rc = answer.get(39, "")
-    if not await txns.finish_saf(tx, item.saf_id, rc):
+    if not await txns.finish_saf(tx, item.saf_id, rc, answer.fields):
         return False
     original = await txns.get_txn(tx, item.txn_id)
     if rc in ("00", "25"):
@@ -230,7 +230,7 @@ async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool:
     """0230 00 completes the prepaid purchase (debit, token kept for the status request); any other
     code releases the hold."""
     rc = answer.get(39, "")
-    if not await txns.finish_saf(tx, item.saf_id, rc):
+    if not await txns.finish_saf(tx, item.saf_id, rc, answer.fields):
         return False
     original = await txns.get_txn(tx, item.txn_id)
     if original.state != TxnState.ADVISING:

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import asyncpg
 
 from .base import Database, DuplicateKey, StorageError
+from .schema import schema_sql
 
 T = TypeVar("T")
 
@@ -56,9 +57,10 @@ class _Retry(Exception):
 
 
 class PostgresTx:
-    def __init__(self, conn: asyncpg.Connection, sql_cache: dict[str, str]) -> None:
+    def __init__(self, conn: asyncpg.Connection, sql_cache: dict[str, str], database: Database) -> None:
         self._conn = conn
         self._cache = sql_cache
+        self.database = database
         self.failed: Exception | None = None  # an error that aborted the transaction
 
     def _sql(self, sql: str) -> str:
@@ -127,8 +129,7 @@ class PostgresDatabase(Database):
             raise StorageError(f"postgresql: cannot open database: {exc}") from exc
 
     async def _create_schema(self) -> None:
-        from importlib import resources
-        schema = resources.files(__package__).joinpath("schema_postgres.sql").read_text()
+        schema = schema_sql("postgresql")
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await conn.execute(schema)
@@ -167,7 +168,7 @@ class PostgresDatabase(Database):
         token = _inside_unit.set(True)
         try:
             async with self._pool.acquire() as conn:
-                tx = PostgresTx(conn, self._sql_cache)
+                tx = PostgresTx(conn, self._sql_cache, self)
                 async with conn.transaction(readonly=readonly):
                     result = await work(tx)
                     if isinstance(tx.failed, _Retry):  # swallowed by the unit: still worth a retry
