@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("shell", help="interactive loket menu on stdin")
     q = sub.add_parser("journal", help="list this terminal's journal (STAN, kind, rc) without the switch")
     q.add_argument("--last", type=int, default=20, metavar="N", help="the last N requests (default 20; 0: all)")
+    q.add_argument("--payments", action="store_true", help="only payments (default: every request)")
+    q.add_argument("--stans", action="store_true",
+                   help="print only the STANs, one a line, e.g. STAN=$(… journal --payments --last 1 --stans)")
     sub.add_parser("echo", help="0800 echo test")
     q = sub.add_parser("load", help="load generator: throughput and latency percentiles")
     q.add_argument("--count", type=int, default=100, help="requests to send in all (default 100)")
@@ -319,8 +322,14 @@ KINDS = {("0200", "380000"): "inquiry", ("0200", "500000"): "payment", ("0200", 
 def list_journal(journal: Journal, args: argparse.Namespace) -> int:
     """One line per request, oldest first: the STAN to give reprint / status / reverse, and how it ended."""
     entries = journal.entries(args.terminal_id)
+    if args.payments:
+        entries = [e for e in entries if e.is_payment]
     if args.last:
         entries = entries[-args.last:]
+    if args.stans:
+        if entries:
+            print("\n".join(e.stan for e in entries))
+        return 0
     if args.json:
         print(json.dumps([{"stan": e.stan, "sent_at": e.sent_at.isoformat(), "kind": _kind(e),
                            "product": _product(e), "customer": _customer(e), "amount_minor": _amount(e),
