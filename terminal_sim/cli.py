@@ -24,7 +24,7 @@ from .client import Result, TerminalClient, receipt_from_entry
 from .escpos import to_escpos
 from .journal import Journal
 from .load import run_load
-from .receipt import render_balance, render_bill
+from switch.wire.receipt import render_balance, render_bill
 from .shell import run_shell
 
 PROG = "ppob-terminal"

@@ -135,7 +135,7 @@ def show(console: Console, title: str, result) -> None:
 
 
 def balance_slip(result) -> list[str] | None:
-    from terminal_sim.receipt import render_balance
+    from switch.wire.receipt import render_balance
     if result.balance is None:
         return None
     ledger, available = result.balance

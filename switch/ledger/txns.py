@@ -108,6 +108,23 @@ async def find_txn_by_rrn(tx: Tx, rrn: str) -> Txn | None:
     return Txn.from_row(row) if row else None
 
 
+async def txn_ids_of_node(tx: Tx, node_id: str, states: tuple[TxnState, ...],
+                          updated_before: str | None = None) -> list[int]:
+    """The transactions of a node in one of `states` (last changed before `updated_before`)."""
+    marks = ",".join("?" * len(states))
+    sql = f"SELECT txn_id FROM txns WHERE node_id = ? AND state IN ({marks})"
+    args: list[Any] = [node_id, *(TxnState(s).value for s in states)]
+    if updated_before is not None:
+        sql += " AND updated_at < ?"
+        args.append(updated_before)
+    return [row["txn_id"] for row in await tx.fetchall(sql, *args)]
+
+
+async def forget_received(tx: Tx, txn_id: int) -> None:
+    """Removes a record nothing was done for (still 'received'): its retransmission starts afresh."""
+    await tx.execute("DELETE FROM txns WHERE txn_id = ? AND state = 'received'", txn_id)
+
+
 def _assignments(changes: dict[str, Any]) -> tuple[str, list[Any]]:
     """`SET` clause and its values; field dicts become JSON and updated_at is stamped."""
     values = {name: fields_json(value) if name in FIELD_COLUMNS and isinstance(value, dict) else value
