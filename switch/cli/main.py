@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-master", help="re-seal every terminal key under a new master key (the file is replaced)",
         description="Re-seal every terminal key under a new master key, in one transaction, and replace the"
                     " master key file (switch.master_key_file, PPOB_MASTER_KEY_FILE, or beside the SQLite"
-                    " database). The previous key is kept as <file>.<key id>.retired for older backups."))
+                    " database). The previous key is kept as <file>.<key id>.retired for older backups."),
+        audited=True)
     return parser
 
 
