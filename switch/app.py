@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -15,6 +16,7 @@ from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
 from switch.ledger import gauges
 from switch.ledger.calendar import BusinessCalendar
+from switch.ledger import keyring
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
@@ -49,8 +51,11 @@ def age_s(iso: str | None) -> float:
 
 
 class SwitchApp:
-    def __init__(self, config: Config, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, *, metrics: Metrics | None = None,
+                 key_notice: Callable[[str], None] | None = None) -> None:
         self.config = config
+        # what to do with "created master key file ..." and the like (default: a warning in the log)
+        self.key_notice = key_notice or (lambda line: log.warning("master_key", detail=line))
         self.node_id = config.switch.node_id or f"{socket.gethostname()}:{config.terminals.listen}"
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.db: Database | None = None
@@ -64,6 +69,8 @@ class SwitchApp:
         cfg = self.config
         self.db = open_database(cfg.switch.database)
         await self.db.open()
+        keyring.configure(self.db, cfg.switch.master_key_file, notify=self.key_notice)
+        await keyring.start(self.db)  # a missing or wrong master key file stops the start here
         calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
         stans = StanAllocator(self.db)

@@ -27,6 +27,7 @@ class SwitchSection:
     settlement_dir: str = "settlement"
     node_id: str = ""            # extra: names this node when several share a PostgreSQL database
     cutover_pause_s: float = 0.0  # extra: answer 90 for this long after a cutover (0 = never pause)
+    master_key_file: str | None = None  # extra: seals terminal keys (None: beside the database)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ _CUTOVER = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _DB_SCHEMES = ("sqlite:///", "postgresql://")
 
 
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+# the password runs to the last @ before the path (drivers split user:password@host there)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 DATABASE_FROM_ENV = "PPOB_DATABASE"
 
@@ -144,7 +146,8 @@ def database_origin(env: Mapping[str, str] | None = None) -> str:
 
 
 def load_config(path: str | None, *, env: Mapping[str, str] | None = None) -> Config:
-    """Reads the TOML file (PPOB_CONFIG overrides path, PPOB_DATABASE overrides switch.database).
+    """Reads the TOML file (PPOB_CONFIG overrides path, PPOB_DATABASE overrides switch.database,
+    PPOB_MASTER_KEY_FILE overrides switch.master_key_file).
     Raises ConfigError naming the key for an unknown key, a missing required key or a bad value."""
     env = os.environ if env is None else env
     path = env.get("PPOB_CONFIG") or path
@@ -164,7 +167,8 @@ def parse_config(data: dict, *, env: Mapping[str, str] | None = None) -> Config:
     """Validates an already-parsed TOML document."""
     env = os.environ if env is None else env
     _only_keys(data, "", ("switch", "terminals", "metrics", "banks", "products", "console"))
-    switch = _switch(_table(data, "switch"), env.get("PPOB_DATABASE") or None)
+    switch = _switch(_table(data, "switch"), env.get("PPOB_DATABASE") or None,
+                     env.get("PPOB_MASTER_KEY_FILE") or None)
     terminals = _terminals(_table(data, "terminals"))
     metrics = MetricsSection(**_section(_table(data, "metrics"), "metrics", _METRICS_KEYS))
     banks = _banks(data.get("banks"))
@@ -356,7 +360,7 @@ def _pair(values: dict, prefix: str, a: str, b: str) -> None:
 _SWITCH_KEYS: dict[str, Check] = {
     "institution_id": _institution_id, "database": _database, "timezone": _timezone,
     "cutover": _cutover, "settlement_dir": _nonempty, "node_id": _string,
-    "cutover_pause_s": _non_negative,
+    "cutover_pause_s": _non_negative, "master_key_file": _optional_path,
 }
 _TERMINAL_KEYS: dict[str, Check] = {
     "listen": _address, "idle_timeout_s": _positive, "stall_timeout_s": _positive,
@@ -383,10 +387,12 @@ _BANK_KEYS: dict[str, Check] = {
 _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah, "admin_fee": _rupiah}
 
 
-def _switch(table: dict, database_override: str | None) -> SwitchSection:
+def _switch(table: dict, database_override: str | None, key_file_override: str | None = None) -> SwitchSection:
     if database_override is not None:   # checked under its own name: the file is not to blame
         _database(f"{DATABASE_FROM_ENV} (it replaces switch.database)", database_override)
         table = {**table, "database": database_override}
+    if key_file_override is not None:
+        table = {**table, "master_key_file": key_file_override}
     values = _section(table, "switch", _SWITCH_KEYS, required=("institution_id", "database"))
     return SwitchSection(**values)
 

@@ -7,15 +7,18 @@ import time
 import structlog
 
 from switch.ledger import accounts
+from switch.ledger.vault import VaultError
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
+from switch.wire.salvage import salvage
 from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mti
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
 from .context import TxnContext, run_steps
 from .malformed import MalformedLog, Outcome, answerable, kind_of
+from .malfunction import fail, malfunction_response, sign_quietly
 
 log = structlog.get_logger("gateway")
 
@@ -42,6 +45,25 @@ class TerminalGateway:
             return await self._handle(session, raw)
 
     async def _handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
+        """Whatever goes wrong inside, a request that can be answered is answered (96 at worst)."""
+        seen: dict[str, TxnContext] = {}
+        try:
+            return await self._serve(session, raw, seen)
+        except Exception:  # noqa: BLE001 - a bug or a storage fault must not leave the terminal waiting
+            log.exception("terminal_request_failed", peer=session.peer, terminal=session.terminal_id)
+            return self._malfunction(session, raw, seen.get("ctx"))
+
+    def _malfunction(self, session: TerminalSession, raw: bytes, ctx: TxnContext | None) -> bytes | None:
+        """96 echoing the request, MAC'd with the terminal's key when it is known by now."""
+        if ctx is None:
+            answer = self.refuse(session, raw, "96")
+        else:
+            answer = sign_quietly(malfunction_response(ctx), ctx.terminal.key)
+        if answer is None:
+            session.close()  # nothing the sender could match: do not leave it waiting
+        return answer
+
+    async def _serve(self, session: TerminalSession, raw: bytes, seen: dict[str, TxnContext]) -> bytes | None:
         started = time.monotonic()
         try:
             request = decode(raw, TI)
@@ -58,11 +80,16 @@ class TerminalGateway:
             return None
         log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
-        terminal = await self._terminal(request.get(41))
+        try:
+            terminal = await self._terminal(request.get(41))
+        except VaultError as exc:  # its key does not open: no key, no MAC; the log names why (no key)
+            log.error("terminal_key_unavailable", peer=session.peer, terminal=(request.get(41) or "").rstrip(),
+                      error=str(exc))
+            return self._unsigned(session, request, "96", started)
         if terminal is None:
             return self._unsigned(session, request, "58", started)
         agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
-        ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
+        ctx = seen["ctx"] = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
             ctx.decline("30", reason=f"malformed message: {malformed}")
         elif not verify_decoded(request, raw, terminal.key):
@@ -116,8 +143,13 @@ class TerminalGateway:
             ctx.decline("12")
             return
         ctx.kind, steps = flow
-        await run_steps(steps, ctx, self.svc)
-        await finish(ctx, self.svc)
+        await run_steps(steps, ctx, self.svc)  # a fault in a step is aborted there (96 way)
+        try:
+            await finish(ctx, self.svc)
+        except Exception:  # noqa: BLE001 - the outcome could not be stored: store the 96 way instead
+            log.exception("answer_not_stored", terminal=ctx.terminal_id, stan=req.get(11), kind=ctx.kind)
+            await fail(ctx, self.svc)
+            await finish(ctx, self.svc)  # if this fails too, a 'sent' payment is swept (recovery)
         if ctx.wake_bank:
             self.svc.saf_wake(ctx.wake_bank)
 
@@ -172,7 +204,7 @@ class TerminalGateway:
         return raw
 
     def _unsigned(self, session: TerminalSession, request: Message, rc: str, started: float) -> bytes | None:
-        """58 to an unknown terminal: no key, so no MAC."""
+        """58 to an unknown terminal (96 to one whose key does not open): no key, so no MAC."""
         fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
         response = Message(response_mti(request.mti), fields)

@@ -158,12 +158,16 @@ async def set_state_if(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, s
 
 async def save_inquiry(tx: Tx, product: str, customer: str, txn_id: int, bank_id: str, amount: int,
                        periods: list[str], field48: str) -> None:
-    now = now_iso()
-    await tx.execute("DELETE FROM last_inquiry WHERE product = ? AND customer = ?", product, customer)
+    """Remembers the customer's latest inquiry. One upsert (never delete-then-insert, which loses a
+    race between two concurrent inquiries on PostgreSQL); a later inquiry is never replaced by an
+    earlier one that finished after it."""
     await tx.execute(
         "INSERT INTO last_inquiry (product, customer, txn_id, bank_id, amount, periods, field48, created_at)"
-        " VALUES (?,?,?,?,?,?,?,?)", product, customer, txn_id, bank_id, amount, ",".join(periods),
-        field48, now)
+        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (product, customer) DO UPDATE SET txn_id = excluded.txn_id,"
+        " bank_id = excluded.bank_id, amount = excluded.amount, periods = excluded.periods,"
+        " field48 = excluded.field48, created_at = excluded.created_at"
+        " WHERE last_inquiry.txn_id <= excluded.txn_id",
+        product, customer, txn_id, bank_id, amount, ",".join(periods) if periods else None, field48, now_iso())
 
 
 async def last_inquiry(tx: Tx, product: str, customer: str) -> dict | None:
@@ -172,7 +176,8 @@ async def last_inquiry(tx: Tx, product: str, customer: str) -> dict | None:
     if row is None:
         return None
     result = dict(row)
-    result["periods"] = [p for p in (row["periods"] or "").split(",") if p] if row["periods"] else []
+    # NULL: no bills (prepaid); '' is the one "bill" of a non-taglis registration (period '')
+    result["periods"] = [] if row["periods"] is None else row["periods"].split(",")
     return result
 
 
@@ -190,6 +195,18 @@ async def mark_paid(tx: Tx, product: str, customer: str, periods: list[str], txn
     for period in periods:
         await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
                          " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+
+
+async def claim_bills(tx: Tx, product: str, customer: str, periods: list[str], txn_id: int) -> int:
+    """Marks the bills a payment is about to pay as taken by it, before the bank is asked, so that
+    concurrent payments of the same bills cannot all reach the bank; returns how many it took (0:
+    every one is paid or being paid by another payment). A payment that does not happen gives them
+    back with unmark_paid."""
+    taken = 0
+    for period in periods:
+        taken += await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
+                                  " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+    return taken
 
 
 async def unmark_paid(tx: Tx, txn_id: int) -> None:

@@ -36,6 +36,8 @@ def utc_now() -> str:
 class Tx(Protocol):
     """A transaction inside a unit of work."""
 
+    database: "Database"  # the database it runs on (the ledger finds the database's key ring there)
+
     async def execute(self, sql: str, *args: Any) -> int:
         """Runs one statement; returns the number of rows it changed."""
 
@@ -49,6 +51,9 @@ class Tx(Protocol):
 
 class Database(ABC):
     dialect: str  # "sqlite" or "postgresql"
+    # What protects the database's sealed columns (terminal keys): switch.ledger.keyring attaches it;
+    # storage never looks inside.
+    keys: Any = None
 
     @abstractmethod
     async def open(self) -> None:
@@ -99,4 +104,5 @@ def open_database(url: str) -> Database:
         from .postgres import PostgresDatabase
         url, pool = pool_options(url)
         return PostgresDatabase(url, **pool)
-    raise ValueError(f"database: unsupported URL {url!r} (use sqlite:///... or postgresql://...)")
+    from switch.config import mask_credentials
+    raise ValueError(f"database: unsupported URL {mask_credentials(url)!r} (use sqlite:///... or postgresql://...)")
