@@ -7,6 +7,7 @@ import time
 import structlog
 
 from switch.ledger import accounts
+from switch.ledger.accounts import Agent, Terminal
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
@@ -61,10 +62,9 @@ class TerminalGateway:
             return None
         log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
-        terminal = await self._terminal(request.get(41))
+        terminal, agent = await self._terminal(request.get(41))
         if terminal is None:
             return self._unsigned(session, request, "58", started)
-        agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
         ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
             ctx.decline("30")
@@ -95,10 +95,10 @@ class TerminalGateway:
         except CodecError:
             return None
 
-    async def _terminal(self, terminal_id: str | None):
+    async def _terminal(self, terminal_id: str | None) -> tuple[Terminal | None, Agent | None]:
         if not terminal_id:
-            return None
-        return await self.svc.db.read(lambda tx: accounts.get_terminal(tx, terminal_id.rstrip()))
+            return None, None
+        return await self.svc.db.read(lambda tx: accounts.get_terminal_and_agent(tx, terminal_id.rstrip()))
 
     async def _dispatch(self, ctx: TxnContext) -> None:
         req = ctx.request
