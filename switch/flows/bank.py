@@ -16,9 +16,9 @@ KNOWN_RC = {"00", "05", "12", "13", "14", "25", "30", "51", "58", "61", "63", "6
             "90", "91", "94", "95", "96"}
 
 
-def bank_request(ctx: TxnContext, svc: Services, stan: str) -> Message:
+def bank_request(ctx: TxnContext, svc: Services, stan: str, rrn: str | None = None) -> Message:
     fields = {n: ctx.request[n] for n in COPIED_TO_BANK if n in ctx.request}
-    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: ctx.rrn})
+    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: rrn or ctx.rrn})
     return Message("0200", fields)
 
 

@@ -47,6 +47,8 @@ class TxnContext:
     expected_states: tuple[str, ...] = ("received",)
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
+    digest: str = ""                    # of the request, for the idempotency record
+    unrecorded: bool = False            # the record goes into the flow's first durable unit
 
     def decline(self, rc: str, *bad: int) -> bool:
         self.rc = rc

@@ -1,18 +1,20 @@
-"""Payment (0200/500000): validate → record → checks against the latest inquiry → hold on the
-deposit → ask the bank → debit on 00 / release otherwise / reverse or advise on silence → answer."""
+"""Payment (0200/500000): validate → checks against the latest inquiry → record and hold on the
+deposit in one unit → ask the bank → debit on 00 / release otherwise / reverse or advise on silence → answer."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import structlog
 
 from switch.ledger import money, txns
 from switch.ledger.storage import Tx
 from switch.services import Services
-from switch.wire import CodecError
+from switch.wire import CodecError, Message
 from switch.wire.field48 import PREPAID, parse_response
 
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
-from .common import check_fields, parse_product, record
+from .common import check_fields, parse_product, record_with_first_unit, recorded, rrn_of, write_record
 from .context import GO, STOP, TxnContext
 from .inquiry import bill_periods, check_served
 
@@ -57,25 +59,49 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     if bank is None:
         return ctx.decline("91")
     ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
-    ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
     limit = ctx.agent.daily_limit if ctx.agent else None
 
-    async def work(tx: Tx) -> str | None:
+    async def work(tx: Tx) -> Held:
+        txn_id = ctx.txn_id
+        if ctx.unrecorded:  # the idempotency record, in the same unit as the hold
+            txn_id, earlier = await write_record(tx, ctx, svc)
+            if earlier is not None:
+                return Held(None, earlier=earlier)
+        request = bank_request(ctx, svc, ctx.bank_stan, rrn_of(txn_id))
         try:
-            await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
+            await money.place_hold(tx, txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
-            return refused.rc
-        if not await txns.set_state_if(tx, ctx.txn_id, ("received",), state="sent", bank_id=bank.id,
-                                       bank_stan=ctx.bank_stan, bank_request=ctx.bank_request.fields):
+            return Held(txn_id, refused=refused.rc)
+        if not await txns.set_state_if(tx, txn_id, ("received",), state="sent", bank_id=bank.id,
+                                       bank_stan=ctx.bank_stan, bank_request=request.fields):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
-            raise RuntimeError(f"payment {ctx.txn_id} was taken over before its hold")
-        return None
+            raise RuntimeError(f"payment {txn_id} was taken over before its hold")
+        return Held(txn_id, request=request)
 
-    refused = await svc.db.unit(work)
-    if refused:
-        return ctx.decline(refused)
+    while True:
+        held = await svc.db.unit(work)
+        if held.earlier is None:
+            break
+        settled = await recorded(ctx, svc, None, held.earlier)
+        if settled is not None:
+            return settled
+    if ctx.unrecorded:
+        await recorded(ctx, svc, held.txn_id, None)
+    if held.refused:
+        return ctx.decline(held.refused)
+    ctx.bank_request = held.request
     ctx.expected_states = ("sent",)
     return GO
+
+
+@dataclass
+class Held:
+    """What the hold's unit did: the payment's txn id and the request for the bank; or the code the
+    deposit refused it with; or, for a repeat, the earlier transaction (nothing else was done)."""
+    txn_id: int | None
+    request: Message | None = None
+    refused: str | None = None
+    earlier: txns.Txn | None = None
 
 
 async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
@@ -154,5 +180,5 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
         return inquiry["periods"] if inquiry else []
 
 
-STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record, check_served,
+STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record_with_first_unit, check_served,
          check_amount, check_already_paid, hold, ask_bank, outcome]

@@ -197,7 +197,7 @@ class Profile:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self.spy = await asyncio.create_subprocess_exec(
                 str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
-                "raw", "--threads", "--nonblocking", "--rate", "200", "--duration", str(int(self.seconds + 1)),
+                "raw", "--threads", "--rate", "100", "--duration", str(int(self.seconds + 1)),
                 "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
     async def __aexit__(self, *exc) -> None:
