@@ -79,8 +79,10 @@ def prepare_record(ctx: TxnContext, svc: Services) -> None:
     ctx.business_date = svc.calendar.current
 
 
-async def write_record(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int | None, txns.Txn | None]:
-    """Inside a unit: (the new txn id, None), or (None, the earlier transaction) for a repeat."""
+async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool = True
+                       ) -> tuple[int | None, txns.Txn | None]:
+    """Inside a unit: (the new txn id, None), or (None, the earlier transaction) for a repeat.
+    with_rrn=False leaves the RRN to the unit's next update of the row (one statement less)."""
     req = ctx.request
     txn_id = await txns.insert_txn(
         tx, kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
@@ -89,7 +91,8 @@ async def write_record(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int | No
         node_id=svc.node_id)
     if txn_id is None:
         return None, await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
-    await txns.update_txn(tx, txn_id, rrn=rrn_of(txn_id))
+    if with_rrn:
+        await txns.update_txn(tx, txn_id, rrn=rrn_of(txn_id))
     return txn_id, None
 
 
@@ -196,12 +199,14 @@ async def store_answer(tx: Tx, ctx: TxnContext, svc: Services
     """Inside finish's unit: (txn id, the answer as stored, None), or (None, None, the earlier
     transaction) when an unrecorded payment turns out to be a repeat."""
     txn_id, response = ctx.txn_id, ctx.response
+    changes: dict = {}
     if ctx.unrecorded:
-        txn_id, earlier = await write_record(tx, ctx, svc)
+        txn_id, earlier = await write_record(tx, ctx, svc, with_rrn=False)
         if earlier is not None:
             return None, None, earlier
         response = build_response(ctx, rrn_of(txn_id))
-    changes = dict(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
+        changes["rrn"] = rrn_of(txn_id)
+    changes.update(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
     if ctx.bank is not None:
         changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
     if ctx.bank_response is not None:

@@ -62,18 +62,21 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     limit = ctx.agent.daily_limit if ctx.agent else None
 
     async def work(tx: Tx) -> Held:
-        txn_id = ctx.txn_id
+        txn_id, rrn = ctx.txn_id, {}
         if ctx.unrecorded:  # the idempotency record, in the same unit as the hold
-            txn_id, earlier = await write_record(tx, ctx, svc)
+            txn_id, earlier = await write_record(tx, ctx, svc, with_rrn=False)
             if earlier is not None:
                 return Held(None, earlier=earlier)
+            rrn = {"rrn": rrn_of(txn_id)}
         request = bank_request(ctx, svc, ctx.bank_stan, rrn_of(txn_id))
         try:
             await money.place_hold(tx, txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
+            if rrn:
+                await txns.update_txn(tx, txn_id, **rrn)
             return Held(txn_id, refused=refused.rc)
         if not await txns.set_state_if(tx, txn_id, ("received",), state="sent", bank_id=bank.id,
-                                       bank_stan=ctx.bank_stan, bank_request=request.fields):
+                                       bank_stan=ctx.bank_stan, bank_request=request.fields, **rrn):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
             raise RuntimeError(f"payment {txn_id} was taken over before its hold")
         return Held(txn_id, request=request)
