@@ -11,6 +11,7 @@ from switch.ledger.accounts import Agent, Terminal
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
+from switch.wire.salvage import salvage
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
