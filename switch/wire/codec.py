@@ -15,6 +15,7 @@ from typing import Any
 import iso8583
 
 from .errors import CodecError
+from .fastpath import fast_decode, fast_encode
 from .message import Message
 from .spec import TI, Spec
 
@@ -24,6 +25,9 @@ _BITMAP_KEYS = ("t", "p", "1", "h")
 
 def decode(raw: bytes, spec: Spec = TI) -> Message:
     """Decode one message (without its length header). Raises CodecError, and nothing else."""
+    fast = fast_decode(raw, spec)
+    if fast is not None:
+        return fast
     try:
         return _decode(raw, spec)
     except CodecError:
@@ -36,6 +40,9 @@ def decode(raw: bytes, spec: Spec = TI) -> Message:
 
 def encode(msg: Message, spec: Spec = TI) -> bytes:
     """Encode a message; the secondary bitmap is set when a field 65-128 is present."""
+    fast = fast_encode(msg, spec)
+    if fast is not None:
+        return fast
     try:
         return _encode(msg, spec)
     except CodecError:
