@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from wire_strategies import messages
 
 from switch.wire import HI, TI, CodecError, Message, decode
-from switch.wire.codec import _decode, _encode
+from switch.wire.codec import decode_full as _decode, encode_full as _encode
 from switch.wire.fastpath import fast_decode, fast_encode
 
 VECTORS = [v for v in json.loads((Path(__file__).resolve().parents[1] / "data" / "vectors.json").read_text())
