@@ -44,9 +44,31 @@ def rate(text: str) -> float:
 
 
 def non_negative(text: str) -> int:
+    if text.startswith("-") and text[1:].isdigit():
+        raise argparse.ArgumentTypeError(f"{text} is negative; expected a whole number >= 0")
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return int(text)
+
+
+MAX_SIZE = 100_000
+
+
+def book_size(text: str) -> int:
+    size = non_negative(text)
+    if size > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SIZE} customers per product, got {text}")
+    return size
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds more than 0, got {text!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -58,7 +80,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--framing", choices=("2B", "4A"), default="2B",
                    help="length header: 2B two bytes binary, 4A four ASCII digits (default 2B)")
     p.add_argument("--seed", type=int, default=1, help="book seed: the same seed, the same customers (default 1)")
-    p.add_argument("--size", type=non_negative, default=1000, help="customers per product (default 1000)")
+    p.add_argument("--size", type=book_size, default=1000,
+                   help=f"customers per product, up to {MAX_SIZE} (default 1000)")
     p.add_argument("--bank-id", default="BANKSIM", help="this bank's id in files and logs (default BANKSIM)")
     p.add_argument("--latency-ms", type=non_negative, default=0,
                    help="wait this many milliseconds before each answer (default 0)")
@@ -69,7 +92,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-rate", type=rate, default=0.0,
                    help="share of requests processed, then the link dropped instead of the answer, 0 to 1 (default 0)")
     p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default 0)")
-    p.add_argument("--echo-interval-s", type=float, default=None,
+    p.add_argument("--echo-interval-s", type=positive_seconds, default=None,
                    help="send our own 0800/301 echo this often, seconds (default: never)")
     p.add_argument("--settlement-dir", default=None,
                    help="write the RCN/CTL files here at each cutover (default: none written)")

@@ -5,17 +5,16 @@ writes the result. A heartbeat row per node tells the CLI whether a switch is ru
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
 import structlog
 
-from switch.ledger import audit
+from switch.ledger import audit, commands
 from switch.ledger.audit import AuditAction, AuditSource
+from switch.ledger.commands import AdminError
 from switch.ledger.storage import Database, Tx
-from switch.ledger.txns import now_iso
 
 log = structlog.get_logger("admin")
 
@@ -24,32 +23,21 @@ ALIVE_S = 5.0
 Handler = Callable[[dict], Awaitable[dict]]
 
 
-class AdminError(Exception):
-    """A command could not be carried out; str() is the one line to print."""
-
-
 def _iso_ago(seconds: float) -> str:
     moment = datetime.now(timezone.utc) - timedelta(seconds=seconds)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def beat(db: Database, node_id: str, started_at: str) -> None:
-    async def work(tx: Tx) -> None:
-        changed = await tx.execute("UPDATE nodes SET heartbeat_at = ? WHERE node_id = ?", now_iso(), node_id)
-        if not changed:
-            await tx.execute("INSERT INTO nodes (node_id, heartbeat_at, started_at) VALUES (?,?,?)",
-                             node_id, now_iso(), started_at)
-    await db.unit(work)
+    await db.unit(lambda tx: commands.beat(tx, node_id, started_at))
 
 
 async def running_nodes(db: Database) -> list[str]:
-    rows = await db.read(lambda tx: tx.fetchall("SELECT node_id FROM nodes WHERE heartbeat_at >= ?",
-                                                _iso_ago(ALIVE_S)))
-    return [row["node_id"] for row in rows]
+    return await db.read(lambda tx: commands.nodes_alive_since(tx, _iso_ago(ALIVE_S)))
 
 
 async def stop_beating(db: Database, node_id: str) -> None:
-    await db.unit(lambda tx: tx.execute("DELETE FROM nodes WHERE node_id = ?", node_id))
+    await db.unit(lambda tx: commands.stop_beating(tx, node_id))
 
 
 async def submit(db: Database, command: str, args: dict, timeout_s: float = 120.0, *,
@@ -59,17 +47,14 @@ async def submit(db: Database, command: str, args: dict, timeout_s: float = 120.
     args = {**args, "operator": {"actor": actor or audit.os_user(), "source": str(source)}}
     if not await running_nodes(db):
         raise AdminError(f"{command}: no running switch (start `ppob-switch serve` with this configuration)")
-    command_id = await db.unit(lambda tx: tx.fetchval(
-        "INSERT INTO admin_commands (command, args, state, created_at, updated_at) VALUES (?,?,'new',?,?)"
-        " RETURNING command_id", command, json.dumps(args), now_iso(), now_iso()))
+    command_id = await db.unit(lambda tx: commands.add_command(tx, command, args))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        row = await db.read(lambda tx: tx.fetchone(
-            "SELECT state, result FROM admin_commands WHERE command_id = ?", command_id))
-        if row["state"] == "done":
-            return json.loads(row["result"])
-        if row["state"] == "failed":
-            raise AdminError(json.loads(row["result"]).get("error", f"{command} failed"))
+        state, result = await db.read(lambda tx: commands.command_outcome(tx, command_id))
+        if state == "done":
+            return result
+        if state == "failed":
+            raise AdminError(result.get("error", f"{command} failed"))
         await asyncio.sleep(0.2)
     raise AdminError(f"{command}: the running switch did not finish within {timeout_s:g} s")
 
@@ -83,18 +68,11 @@ class AdminPoller:
         self.handlers = handlers
 
     async def poll_once(self) -> int:
-        rows = await self.db.read(lambda tx: tx.fetchall(
-            "SELECT command_id, command, args FROM admin_commands WHERE state = 'new' ORDER BY command_id"))
-        for row in rows:
-            if await self._take(row["command_id"]):
-                await self._run(row["command_id"], row["command"], json.loads(row["args"]))
-        return len(rows)
-
-    async def _take(self, command_id: int) -> bool:
-        changed = await self.db.unit(lambda tx: tx.execute(
-            "UPDATE admin_commands SET state = 'taken', node_id = ?, updated_at = ?"
-            " WHERE command_id = ? AND state = 'new'", self.node_id, now_iso(), command_id))
-        return changed == 1
+        waiting = await self.db.read(commands.new_commands)
+        for command_id, command, args in waiting:
+            if await self.db.unit(lambda tx: commands.take_command(tx, command_id, self.node_id)):
+                await self._run(command_id, command, args)
+        return len(waiting)
 
     async def _run(self, command_id: int, command: str, args: dict) -> None:
         operator = args.pop("operator", None) or {}
@@ -106,13 +84,15 @@ class AdminPoller:
         except AdminError as exc:
             result, state = {"error": str(exc)}, "failed"
         except Exception as exc:  # the operator gets one line; the log has the rest
-            log.exception("admin_command_failed", command=command)
+            log.exception("admin_command_crashed", command=command)
             result, state = {"error": f"{command}: {exc}"}, "failed"
-        log.info("admin_command", command=command, args=args, state=state)
+        if state == "failed":   # why, for the operator who reads the log rather than the CLI's line
+            log.error("admin_command_failed", command=command, args=args, error=result["error"])
+        else:
+            log.info("admin_command", command=command, args=args, state=state)
 
         async def finish(tx: Tx) -> None:
-            await tx.execute("UPDATE admin_commands SET state = ?, result = ?, updated_at = ? WHERE command_id = ?",
-                             state, json.dumps(result), now_iso(), command_id)
+            await commands.finish_command(tx, command_id, state, result)
             if state == "done":  # the record commits with the command's result
                 await audit_change(tx, command, operator, result)
         await self.db.unit(finish)

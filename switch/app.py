@@ -13,6 +13,7 @@ from switch.config import Config
 from switch.flows.gateway import TerminalGateway
 from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
+from switch.ledger import gauges
 from switch.ledger.calendar import BusinessCalendar
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
@@ -90,7 +91,8 @@ class SwitchApp:
                             asyncio.create_task(self._every(0.5, self.admin.poll_once)),
                             asyncio.create_task(self._every(5.0, self._refresh_gauges))]
         log.info("switch_started", node=self.node_id, business_date=calendar.current,
-                 terminals=terminal_port, banks=[b.id for b in cfg.banks])
+                 terminal_port=terminal_port, metrics_port=metrics_port, banks=[b.id for b in cfg.banks],
+                 bank_listen_ports={link.id: link.listen_port for link in links if link.listen_port})
         return Ports(terminal_port, metrics_port,
                      {link.id: link.listen_port for link in links if link.listen_port})
 
@@ -110,7 +112,7 @@ class SwitchApp:
 
     async def ready(self) -> tuple[bool, str]:
         try:
-            await self.db.read(lambda tx: tx.fetchval("SELECT 1"))
+            await self.db.read(gauges.ping)
         except Exception as exc:
             return False, f"database unreachable: {exc}"
         products = {p for bank in self.config.banks for p in bank.products}
@@ -137,10 +139,8 @@ class SwitchApp:
     async def _refresh_gauges(self) -> None:
         if not self.metrics.exported:
             return
-        rows = await self.db.read(lambda tx: tx.fetchall(
-            "SELECT bank_id, kind, COUNT(*) AS n, MIN(created_at) AS oldest FROM saf WHERE state = 'pending'"
-            " GROUP BY bank_id, kind"))
-        pending = {(row["bank_id"], row["kind"]): (row["n"], age_s(row["oldest"])) for row in rows}
+        waiting = await self.db.read(gauges.pending_saf)
+        pending = {key: (n, age_s(oldest)) for key, (n, oldest) in waiting.items()}
         for link in self.svc.router.links:
             for kind in ("reversal", "advice"):
                 count, age = pending.get((link.id, kind), (0, 0.0))
@@ -149,10 +149,7 @@ class SwitchApp:
             self.metrics.set_bank_links_connected(link.id, link.connections)
             if link.last_echo_ok:
                 self.metrics.bank_echo_answered(link.id, link.last_echo_ok)
-        held = await self.db.read(lambda tx: tx.fetchone(
-            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
-            " WHERE state = 'held'"))
-        self.metrics.set_holds(held["n"], held["total"])
+        self.metrics.set_holds(*await self.db.read(gauges.outstanding_holds))
         self.metrics.set_business_date(self.svc.calendar.current)
 
     def _watch_links(self, links: list[BankLink]) -> None:

@@ -54,6 +54,19 @@ class MetricsSection:
 
 
 @dataclass(frozen=True)
+class ConsoleSection:
+    """The back-office web console (`ppob-switch console`), a process of its own."""
+    listen: str = "127.0.0.1:8080"
+    session_idle_s: float = 900.0       # a session unused this long ends
+    session_max_s: float = 43200.0      # ... and every session ends after this long
+    lockout_failures: int = 5           # wrong passwords in a row that lock the user
+    lockout_s: float = 900.0            # ... for this long
+    secure_cookie: bool = True          # the session cookie's Secure flag (browsers allow it on localhost)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+@dataclass(frozen=True)
 class BankConfig:
     id: str
     mode: str                     # "connect" | "listen"
@@ -87,6 +100,7 @@ class Config:
     banks: tuple[BankConfig, ...]
     metrics: MetricsSection = field(default_factory=MetricsSection)
     products: tuple[ProductConfig, ...] = ()
+    console: ConsoleSection = field(default_factory=ConsoleSection)
 
     def product(self, code: str) -> ProductConfig:
         for p in self.products:
@@ -111,6 +125,23 @@ _CUTOVER = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _DB_SCHEMES = ("sqlite:///", "postgresql://")
 
 
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
+DATABASE_FROM_ENV = "PPOB_DATABASE"
+
+
+def mask_credentials(text: str) -> str:
+    """Any password inside text replaced by ***: in URLs (postgresql://user:***@host/db) and in
+    key=value connection strings. Used on every message and log line that may carry a database URL."""
+    return _KEYWORD_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def database_origin(env: Mapping[str, str] | None = None) -> str:
+    """Where switch.database came from, for an error about it: the environment or the file."""
+    env = os.environ if env is None else env
+    return DATABASE_FROM_ENV if env.get(DATABASE_FROM_ENV) else "switch.database"
+
+
 def load_config(path: str | None, *, env: Mapping[str, str] | None = None) -> Config:
     """Reads the TOML file (PPOB_CONFIG overrides path, PPOB_DATABASE overrides switch.database).
     Raises ConfigError naming the key for an unknown key, a missing required key or a bad value."""
@@ -131,13 +162,16 @@ def load_config(path: str | None, *, env: Mapping[str, str] | None = None) -> Co
 def parse_config(data: dict, *, env: Mapping[str, str] | None = None) -> Config:
     """Validates an already-parsed TOML document."""
     env = os.environ if env is None else env
-    _only_keys(data, "", ("switch", "terminals", "metrics", "banks", "products"))
+    _only_keys(data, "", ("switch", "terminals", "metrics", "banks", "products", "console"))
     switch = _switch(_table(data, "switch"), env.get("PPOB_DATABASE") or None)
     terminals = _terminals(_table(data, "terminals"))
     metrics = MetricsSection(**_section(_table(data, "metrics"), "metrics", _METRICS_KEYS))
     banks = _banks(data.get("banks"))
     products = _products(data.get("products", []))
-    return Config(switch=switch, terminals=terminals, banks=banks, metrics=metrics, products=products)
+    console_keys = _section(_table(data, "console"), "console", _CONSOLE_KEYS)
+    _pair(console_keys, "console", "tls_cert", "tls_key")
+    return Config(switch=switch, terminals=terminals, banks=banks, metrics=metrics, products=products,
+                  console=ConsoleSection(**console_keys))
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -162,7 +196,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(mask_credentials(value), ensure_ascii=False)
     return _one_line(repr(value))
 
 
@@ -332,6 +366,11 @@ _TERMINAL_KEYS: dict[str, Check] = {
     "max_unread_bytes": _int_at_least(4096),
 }
 _METRICS_KEYS: dict[str, Check] = {"listen": _address}
+_CONSOLE_KEYS: dict[str, Check] = {
+    "listen": _address, "session_idle_s": _positive, "session_max_s": _positive,
+    "lockout_failures": _int_at_least(1), "lockout_s": _positive, "secure_cookie": _boolean,
+    "tls_cert": _optional_path, "tls_key": _optional_path,
+}
 _BANK_KEYS: dict[str, Check] = {
     "id": _bank_id, "mode": _choice("connect", "listen"), "address": _address,
     "products": _product_list, "framing": _choice("2B", "4A"), "timeout_s": _positive,
@@ -344,7 +383,8 @@ _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah
 
 
 def _switch(table: dict, database_override: str | None) -> SwitchSection:
-    if database_override is not None:
+    if database_override is not None:   # checked under its own name: the file is not to blame
+        _database(f"{DATABASE_FROM_ENV} (it replaces switch.database)", database_override)
         table = {**table, "database": database_override}
     values = _section(table, "switch", _SWITCH_KEYS, required=("institution_id", "database"))
     return SwitchSection(**values)
@@ -425,6 +465,7 @@ def sample_config(
     products: Sequence[Mapping[str, Any]] = (),
     switch: Mapping[str, Any] | None = None,
     terminals: Mapping[str, Any] | None = None,
+    console: Mapping[str, Any] | None = None,
 ) -> str:
     """TOML text of a valid configuration. `switch` / `terminals` add or replace keys of those
     tables (e.g. switch={"cutover": "00:00"}); banks and products are lists of key -> value dicts
@@ -434,6 +475,8 @@ def sample_config(
         ("[terminals]", {"listen": terminal_listen, **(terminals or {})}),
         ("[metrics]", {"listen": metrics_listen}),
     ]
+    if console:
+        sections.append(("[console]", dict(console)))
     sections += [("[[banks]]", dict(b)) for b in (banks if banks is not None else [_DEFAULT_BANK])]
     sections += [("[[products]]", dict(p)) for p in products]
     return "\n".join(_toml_table(header, values) for header, values in sections)

@@ -24,7 +24,7 @@ from .client import Result, TerminalClient, receipt_from_entry
 from .escpos import to_escpos
 from .journal import Journal
 from .load import run_load
-from .receipt import render_balance, render_bill
+from switch.wire.receipt import render_balance, render_bill
 from .shell import run_shell
 
 PROG = "ppob-terminal"
@@ -122,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args, client))
     except LookupError as exc:
         return _fail(str(exc).strip("'\""))
+    except BrokenPipeError:   # `… | head`: the reader went away; quietly, and 1 like rich's tables
+        _quiet_stdout()
+        return 1
     except OSError as exc:
         return _fail(f"cannot reach the switch at {args.switch}: {_reason(exc)}")
-    except BrokenPipeError:   # `… | head`: the reader has what it wanted
-        _quiet_stdout()
-        return 0
     except KeyboardInterrupt:
         return 130
     finally:
@@ -180,9 +180,10 @@ def _validate_command(args: argparse.Namespace) -> None:
     cmd = args.command
     if cmd in ("inquiry", "pay"):
         _check_customer(args.product, args.customer)
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout: seconds, more than 0, got {args.timeout:g}")
     if cmd == "pay":
-        if args.rupiah is not None and args.rupiah <= 0:
-            raise UsageError(f"RUPIAH: must be a positive whole amount, got {args.rupiah}")
+        _check_rupiah("RUPIAH", args.rupiah)
         if args.product == PREPAID and args.rupiah is None:
             raise UsageError("RUPIAH: a PLNPRA purchase needs the token denomination, e.g. 50000")
     if cmd in ("reprint", "status", "reverse") and not (args.stan.isdigit() and len(args.stan) <= 6):
@@ -190,10 +191,25 @@ def _validate_command(args: argparse.Namespace) -> None:
     if cmd == "load":
         if args.count < 0 or args.concurrency < 1 or args.max_seconds <= 0:
             raise UsageError("load: --count >= 0, --concurrency >= 1 and --max-seconds > 0")
+        _check_rupiah("--denomination", args.denomination)
         if args.product not in PRODUCTS:
             raise UsageError(f"--product: one of {', '.join(PRODUCTS)}, got {args.product!r}")
         for customer in _customers(args):
             _check_customer(args.product, customer)
+
+
+MAX_RUPIAH = 9_999_999_999   # field 4 carries 12 digits of minor units
+
+
+def _check_rupiah(name: str, amount: int | None) -> None:
+    if amount is None:
+        return
+    if amount < 0:
+        raise UsageError(f"{name}: {amount} is negative; give a whole number of rupiah, 1 or more")
+    if amount == 0:
+        raise UsageError(f"{name}: must be at least 1 rupiah, got 0")
+    if amount > MAX_RUPIAH:
+        raise UsageError(f"{name}: {amount} is more than field 4 can carry (at most {MAX_RUPIAH} rupiah)")
 
 
 def _check_customer(product: str, customer: str) -> None:

@@ -18,7 +18,7 @@ from switch.wire.field48 import (PREPAID, NontaglisInfo, PostpaidInfo, PrepaidIn
                                  build_request, parse_response)
 
 from .journal import Entry, Journal
-from .receipt import ReceiptMeta, render_receipt
+from switch.wire.receipt import ReceiptMeta, render_receipt
 
 log = logging.getLogger("terminal_sim")
 WIB = ZoneInfo("Asia/Jakarta")

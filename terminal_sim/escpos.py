@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Collection, Iterable
 
-from .receipt import emphasised
+from switch.wire.receipt import emphasised
 
 ESC, GS = b"\x1b", b"\x1d"
 INIT = ESC + b"@"                  # reset the printer to its power-on state

@@ -10,7 +10,7 @@ from typing import Callable
 
 from .client import Result, TerminalClient, receipt_from_entry
 from .escpos import to_escpos
-from .receipt import render_balance, render_bill, rupiah
+from switch.wire.receipt import render_balance, render_bill, rupiah
 
 DENOMINATIONS = (20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
 MENU = """

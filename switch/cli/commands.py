@@ -188,5 +188,5 @@ async def handed_over(args: argparse.Namespace, db: Any) -> int:
     if args.command == "cutover":
         print(result["closed"])
         return 0
-    from switch.settlement.settle import print_settlement
+    from switch.settlement.report import print_settlement
     return print_settlement(result)

@@ -3,6 +3,8 @@ a switch, a simulated bank host and a simulated terminal, with a throw-away SQLi
 from __future__ import annotations
 
 import asyncio
+import shutil
+import sys
 import tempfile
 import time
 import tomllib
@@ -26,10 +28,30 @@ PREPAID_DENOMINATION = 50_000
 def run_demo(keep: str | None = None) -> int:
     configure_logging(json=False, level="warning")
     if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        return asyncio.run(demo(Path(keep)))
+        folder = Path(keep)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            start_afresh(folder)
+        except OSError as exc:
+            print(f"ppob-switch: demo --keep {keep}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        return asyncio.run(demo(folder))
     with tempfile.TemporaryDirectory(prefix="ppob-demo-") as folder:
         return asyncio.run(demo(Path(folder)))
+
+
+KEPT = ("switch.db", "switch.db-wal", "switch.db-shm", "bank", "settlement")
+
+
+def start_afresh(folder: Path) -> None:
+    """A folder kept by an earlier demo: its database and files are removed (only those), so the demo
+    runs the same every time instead of finding its agent already there."""
+    for name in KEPT:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 async def demo(folder: Path) -> int:
@@ -113,7 +135,7 @@ def show(console: Console, title: str, result) -> None:
 
 
 def balance_slip(result) -> list[str] | None:
-    from terminal_sim.receipt import render_balance
+    from switch.wire.receipt import render_balance
     if result.balance is None:
         return None
     ledger, available = result.balance

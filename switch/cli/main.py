@@ -15,7 +15,7 @@ from importlib import metadata
 from typing import Any, AsyncIterator
 
 from switch.cli.commands import CommandFailed
-from switch.config import Config, ConfigError, load_config
+from switch.config import Config, ConfigError, database_origin, load_config, mask_credentials
 from switch.ops.text import rupiah_text
 
 
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _with_config(commands.add_parser("serve", help="run the switch until SIGTERM/SIGINT"))
     _agent_commands(commands)
     _terminal_commands(commands)
+    _console_commands(commands)
     _with_config(commands.add_parser("cutover", help="close the open business date now." + NEEDS_SERVE,
                                      description="Close the open business date now." + NEEDS_SERVE))
     settle = _with_config(commands.add_parser(
@@ -159,6 +160,18 @@ def _agent_commands(commands: Any) -> None:
     statement.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
 
 
+def _console_commands(commands: Any) -> None:
+    _with_config(commands.add_parser(
+        "console", help="run the back-office web console on [console] listen until SIGTERM/SIGINT"))
+    user = commands.add_parser("user", help="users of the back-office console")
+    user_cmds = user.add_subparsers(dest="user_command", required=True, parser_class=Parser)
+    add = _with_config(user_cmds.add_parser(
+        "add", help="add a console user; the password is read from stdin (never an argument)"))
+    add.add_argument("name", help="1 to 32 letters, digits, '.', '_' or '-'")
+    add.add_argument("--role", required=True, choices=("viewer", "operator", "admin"),
+                     help="viewer reads; operator also acts (top-ups, blocks, rekeys); admin does everything")
+
+
 def _terminal_commands(commands: Any) -> None:
     agent_id, terminal_id = id_arg("agent", 15), id_arg("terminal", 8)
     terminal = commands.add_parser("terminal", help="agent terminals and their MAC keys")
@@ -187,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(getattr(args, "config", None))
         if args.command == "serve":
             return run_serve(config)
+        if args.command == "console":
+            from switch.console.app import run_console
+            return run_console(config)
         return asyncio.run(run_admin(args, config))
     except ConfigError as exc:
         print(f"ppob-switch: configuration error: {exc}", file=sys.stderr)
@@ -195,11 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ppob-switch: error: {exc}", file=sys.stderr)
         return 2
     except CommandFailed as exc:
-        print(f"ppob-switch: {exc}", file=sys.stderr)
+        print(mask_credentials(f"ppob-switch: {exc}"), file=sys.stderr)
         return 1
-    except BrokenPipeError:   # `… | head`: the reader has what it wanted
+    except BrokenPipeError:   # `… | head`: the reader went away; quietly, and 1 like rich's tables
         _quiet_stdout()
-        return 0
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -241,7 +257,8 @@ async def _serve(config: Config) -> int:
         await app.start()
     except (OSError, StorageError) as exc:   # a port in use, a database that will not open
         await _abandon(app)
-        print(f"ppob-switch: cannot start: {exc}", file=sys.stderr)
+        where = f" (the database named by {database_origin()})" if isinstance(exc, StorageError) else ""
+        print(mask_credentials(f"ppob-switch: cannot start: {exc}{where}"), file=sys.stderr)
         return 1
     await stop.wait()
     await app.stop()
@@ -270,7 +287,8 @@ async def database(config: Config) -> AsyncIterator[Any]:
     try:
         await db.open()
     except (StorageError, OSError) as exc:
-        raise CommandFailed(f"database {config.switch.database}: {exc}")
+        raise CommandFailed(mask_credentials(f"database {config.switch.database} (from {database_origin()}):"
+                                             f" {exc}"))
     try:
         yield db
     finally:
@@ -288,6 +306,14 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
             return await agent_command(args, db)
         if args.command == "terminal":
             return await terminal_command(args, db)
+        if args.command == "user":
+            from switch.cli.commands import operator_of
+            from switch.console.users_cli import UserCommandFailed, add_user
+            try:
+                print(await add_user(db, operator_of(args), args.name, args.role))
+            except UserCommandFailed as exc:
+                raise CommandFailed(f"user add: {exc}")
+            return 0
         if args.command in ("cutover", "settle"):
             return await handed_over(args, db)
         if args.command == "recon":

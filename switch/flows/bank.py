@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from switch.ledger.states import TxnState
 from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
 from switch.services import Services
 from switch.wire import Message
@@ -35,12 +36,12 @@ def repeat_message(original: Message, mti: str, stan: str, institution_id: str) 
     return Message(mti, fields)
 
 
-def unanswered_follow_up(product: str | None) -> tuple[str, str, str]:
+def unanswered_follow_up(product: str | None) -> tuple[str, str, TxnState]:
     """(queue kind, first MTI, payment state) for a payment its bank did not answer: a prepaid
     purchase is advised, never reversed (as at PLN); anything else is reversed."""
     if product == PREPAID:
-        return "advice", "0220", "advising"
-    return "reversal", "0400", "reversing"
+        return "advice", "0220", TxnState.ADVISING
+    return "reversal", "0400", TxnState.REVERSING
 
 
 def terminal_rc(bank_rc: str | None) -> str:

@@ -29,11 +29,12 @@ def check_fields(*required: int):
         if missing:
             return ctx.decline("30", *missing)
         if 49 in req and req[49] != "360":
-            return ctx.decline("30", 49)
+            return ctx.decline("30", 49, reason=f"currency {req[49]!r} is not 360")
         if 18 in req and req[18] not in CHANNELS:
-            return ctx.decline("30", 18)
+            return ctx.decline("30", 18, reason=f"channel {req[18]!r} is not one of {', '.join(CHANNELS)}")
         if 42 in req and ctx.agent is not None and req[42].rstrip() != ctx.agent.agent_id:
-            return ctx.decline("58")
+            return ctx.decline("58", reason=f"field 42 names agent {req[42].rstrip()!r}, the terminal's agent is"
+                                            f" {ctx.agent.agent_id}")
         if 4 in req:
             ctx.amount = int(req[4])
         return GO
@@ -47,7 +48,7 @@ async def parse_product(ctx: TxnContext, svc: Services) -> bool:
         raw = ctx.request[48]
         if raw[:6] not in PRODUCTS and len(raw) >= 6:
             return ctx.decline("12")
-        return ctx.decline("30", 48)
+        return ctx.decline("30", 48, reason="field 48 does not parse as a product request")
     ctx.product, ctx.customer = product_request.product, product_request.customer
     return GO
 
@@ -110,9 +111,9 @@ async def recorded(ctx: TxnContext, svc: Services, txn_id: int | None, earlier: 
         return GO
     req = ctx.request
     if earlier.request_hash != ctx.digest:
-        log.warning("duplicate_transmission", terminal=ctx.terminal_id, stan=req[11], txn=earlier.txn_id)
         ctx.unrecorded = False  # this transmission is answered, never recorded
-        return ctx.decline("94")
+        return ctx.decline("94", reason=f"STAN {req[11]} and field 7 repeat txn {earlier.txn_id} with"
+                                        " other content")
     finished = await wait_finished(earlier, svc)
     if finished is None:
         return None

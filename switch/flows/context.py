@@ -7,12 +7,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+import structlog
+
 from switch.ledger.accounts import Agent, Terminal
+from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.links.bank_link import BankLink
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import Message
+
+log = structlog.get_logger("flows")
 
 GO, STOP = True, False
 MAC_FIELDS = (64, 128)
@@ -43,18 +48,22 @@ class TxnContext:
     bank_response: Message | None = None
     response: Message | None = None     # set when the answer is decided (stored or built)
     extra: dict[int, str] = field(default_factory=dict)   # fields the flow adds to the response
-    final_state: str = "done"
-    expected_states: tuple[str, ...] = ("received",)
+    wake_bank: str | None = None        # a bank whose store-and-forward queue has new work
+    final_state: TxnState = TxnState.DONE
+    expected_states: tuple[TxnState, ...] = (TxnState.RECEIVED,)
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""                    # why the request was refused, for the operator's log line
     digest: str = ""                    # of the request, for the idempotency record
     unrecorded: bool = False            # the record goes into the flow's first durable unit
 
-    def decline(self, rc: str, *bad: int) -> bool:
+    def decline(self, rc: str, *bad: int, reason: str = "") -> bool:
         self.rc = rc
         self.bad_fields.update(bad)
-        if self.final_state in ("done", "sent"):
-            self.final_state = "declined"
+        if reason:
+            self.reason = reason
+        if self.final_state in (TxnState.DONE, TxnState.SENT):
+            self.final_state = TxnState.DECLINED
         return STOP
 
     @property
@@ -69,9 +78,43 @@ def request_hash(msg: Message) -> str:
 
 
 Step = Callable[[TxnContext, Services], Awaitable[bool]]
+Abort = Callable[[TxnContext, Services], Awaitable[object]]
 
 
-async def run_steps(steps: list[Step], ctx: TxnContext, svc: Services) -> None:
-    for step in steps:
-        if ctx.response is not None or await step(ctx, svc) is STOP:
+@dataclass(frozen=True)
+class Participant:
+    """A step with its own failure path (jPOS's AbortParticipant): when a later step fails
+    unexpectedly, the abort of the latest prepared participant that has one decides the outcome."""
+    prepare: Step
+    abort: Abort | None = None
+
+
+def participant(step: Step | Participant) -> Participant:
+    return step if isinstance(step, Participant) else Participant(step)
+
+
+async def run_steps(steps: list[Step | Participant], ctx: TxnContext, svc: Services) -> None:
+    """Runs the steps until one stops the flow or the answer is known; an unexpected fault aborts."""
+    prepared: list[Participant] = []
+    try:
+        for step in map(participant, steps):
+            if ctx.response is not None:
+                return
+            go = await step.prepare(ctx, svc)
+            prepared.append(step)
+            if go is STOP:
+                return
+    except Exception:
+        log.exception("flow_failed", terminal=ctx.terminal_id, stan=ctx.request.get(11), kind=ctx.kind)
+        await abort(prepared, ctx, svc)
+
+
+async def abort(prepared: list[Participant], ctx: TxnContext, svc: Services) -> None:
+    """Nothing decided so far stands; the latest participant with an abort says what happens now
+    (e.g. a payment whose hold is placed is treated as unanswered); without one it is a 96."""
+    ctx.on_finish.clear()
+    for step in reversed(prepared):
+        if step.abort is not None:
+            await step.abort(ctx, svc)
             return
+    ctx.rc, ctx.final_state, ctx.reason = "96", TxnState.FAILED, "the flow failed (see flow_failed)"

@@ -28,6 +28,9 @@ FLOWS = {
     ("0400", "500000"): ("reversal", reversal.STEPS),
 }
 NETWORK_FIELDS = (7, 11, 41, 70)
+# answers that mean the terminal or the switch is wrong, not the customer's bill: logged at warning
+# with the reason, so an operator can act on them (a customer's 14 or 88 is routine)
+REFUSED = frozenset({"58", "63", "30", "94", "96"})
 
 
 def response_mti(mti: str) -> str | None:
@@ -68,10 +71,10 @@ class TerminalGateway:
             return self._unsigned(session, request, "58", started)
         ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
-            ctx.decline("30")
+            ctx.decline("30", reason=f"malformed message: {malformed}")
         elif not verify_decoded(request, raw, terminal.key):
             self._count_mac_failure()
-            ctx.decline("63")
+            ctx.decline("63", reason="the MAC does not verify with the terminal's key (a stale key after a rekey?)")
         else:
             await self._dispatch(ctx)
         return await self._answer(ctx, started)
@@ -105,53 +108,54 @@ class TerminalGateway:
         req = ctx.request
         if req.mti == "0800":
             return self._network(ctx)
-        blocked = ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked
-        if ctx.session.terminal_id != ctx.terminal.terminal_id or not ctx.session.signed_on or blocked:
-            ctx.decline("58")
+        refusal = self._not_allowed(ctx)
+        if refusal:
+            ctx.decline("58", reason=refusal)
             return
         if self.svc.calendar.paused():
             ctx.decline("90")  # the operator asked for a quiet moment after the cutover
             return
         if 3 not in req:
-            ctx.decline("30", 3)
+            ctx.decline("30", 3, reason="field 3 (processing code) is missing")
             return
         flow = FLOWS.get((req.mti, req[3]))
         if flow is None:
             ctx.decline("12")
             return
         ctx.kind, steps = flow
-        try:
-            await run_steps(steps, ctx, self.svc)
-        except Exception:
-            log.exception("flow_failed", terminal=ctx.terminal_id, stan=req.get(11), kind=ctx.kind)
-            await self._failed(ctx)
-        wake = ctx.log.get("wake_bank") or (ctx.bank.id if ctx.final_state in ("reversing", "advising")
-                                            and ctx.bank else None)
+        await run_steps(steps, ctx, self.svc)
         await finish(ctx, self.svc)
-        if wake:
-            self.svc.saf_wake(wake)
+        if ctx.wake_bank:
+            self.svc.saf_wake(ctx.wake_bank)
 
-    async def _failed(self, ctx: TxnContext) -> None:
-        """An unexpected fault: once the hold is placed the bank may have the payment, so it is
-        treated as unanswered (reversed or advised); before that nothing moved (96)."""
-        ctx.on_finish.clear()
-        if ctx.expected_states == ("sent",) and ctx.bank_request is not None:
-            await payment.no_answer(ctx, self.svc)
-        else:
-            ctx.rc, ctx.final_state = "96", "failed"
+    @staticmethod
+    def _not_allowed(ctx: TxnContext) -> str:
+        """Why this terminal may not transact now ('' when it may)."""
+        if ctx.terminal.blocked:
+            return f"terminal {ctx.terminal_id} is blocked"
+        if ctx.agent is None or ctx.agent.blocked:
+            return f"agent {ctx.terminal.agent_id} is blocked" if ctx.agent else "the terminal's agent is gone"
+        if ctx.session.terminal_id not in (None, ctx.terminal.terminal_id):
+            return f"the connection is signed on as terminal {ctx.session.terminal_id}"
+        if not ctx.session.signed_on or ctx.session.terminal_id != ctx.terminal.terminal_id:
+            return "the terminal has not signed on (0800/001) on this connection"
+        return ""
 
     def _network(self, ctx: TxnContext) -> None:
         req, session = ctx.request, ctx.session
         missing = [n for n in NETWORK_FIELDS if n not in req]
         if missing:
-            ctx.decline("30", *missing)
+            ctx.decline("30", *missing, reason=f"field(s) {', '.join(map(str, missing))} missing")
             return
         code = req[70]
         if code == "301":
             ctx.rc = "00"
         elif code == "001":
-            if ctx.terminal.blocked or ctx.agent is None or ctx.agent.blocked:
-                ctx.decline("58")
+            refusal = (f"terminal {ctx.terminal_id} is blocked" if ctx.terminal.blocked
+                       else "" if ctx.agent is not None and not ctx.agent.blocked
+                       else f"agent {ctx.terminal.agent_id} is blocked")
+            if refusal:
+                ctx.decline("58", reason=refusal)
                 return
             session.sign_on(ctx.terminal.terminal_id, ctx.terminal.key)
             ctx.rc = "00"
@@ -179,7 +183,8 @@ class TerminalGateway:
         fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
         response = Message(response_mti(request.mti), fields)
-        log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc)
+        log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc,
+                    reason="no terminal with this id is registered (ppob-switch terminal list)")
         try:
             return encode(response, TI)
         except CodecError:  # cannot be answered: do not leave the sender waiting
@@ -194,14 +199,26 @@ class TerminalGateway:
     def _count_mac_failure(self) -> None:
         self.svc.metrics.mac_failure()
 
+    @staticmethod
+    def _default_reason(ctx: TxnContext, rc: str | None) -> str:
+        if rc == "30" and ctx.bad_fields:
+            return f"field(s) {', '.join(map(str, sorted(ctx.bad_fields)))} missing or malformed"
+        if rc == "96":
+            return "the bank's answer could not be used" if ctx.bank_response is not None else "system error"
+        return f"refused with {rc}"
+
     def _observe(self, ctx: TxnContext, response: Message, started: float) -> None:
         elapsed = time.monotonic() - started
-        req = ctx.request
-        log.info("terminal_out", terminal=ctx.terminal_id, mti=req.mti, proc=req.get(3),
-                 network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
-                 customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, bank_stan=ctx.bank_stan,
-                 rc=response.get(39),
-                 latency_ms=round(elapsed * 1000, 1), **{k: v for k, v in ctx.log.items() if k != "inquiry"})
+        req, rc = ctx.request, response.get(39)
+        refused = rc in REFUSED
+        emit = log.warning if refused else log.info
+        extra = {k: v for k, v in ctx.log.items() if k != "inquiry"}
+        if refused:
+            extra["reason"] = ctx.reason or self._default_reason(ctx, rc)
+        emit("terminal_out", terminal=ctx.terminal_id, mti=response.mti, request_mti=req.mti, proc=req.get(3),
+             network=req.get(70), stan=req.get(11), rrn=response.get(37), product=ctx.product,
+             customer=ctx.customer, bank=ctx.bank.id if ctx.bank else None, bank_stan=ctx.bank_stan, rc=rc,
+             amount_minor=ctx.amount, latency_ms=round(elapsed * 1000, 1), **extra)
         self.svc.metrics.observe_request("terminal", req.mti, req.get(3) or req.get(70) or "",
                                          ctx.product or "", ctx.bank.id if ctx.bank else "",
                                          response.get(39) or "", elapsed)

@@ -56,7 +56,7 @@ async def quote(ctx: TxnContext, svc: Services) -> bool:
         info = parse_response(answer.get(48, ""))
     except CodecError as exc:
         log.error("bank_field48_invalid", bank=ctx.bank.id, rrn=ctx.rrn, error=str(exc))
-        return ctx.decline("96")
+        return ctx.decline("96", reason=f"the bank's field 48 does not parse: {exc}")
     ctx.rc = "00"
     ctx.extra.update({n: answer[n] for n in (4, 48, 62) if n in answer})
     warn_admin_fee(ctx, svc, info)
@@ -73,7 +73,7 @@ def warn_admin_fee(ctx: TxnContext, svc: Services, info) -> None:
     expected = svc.config.product(ctx.product).admin_fee
     if expected is not None and info.admin_fee * 100 != expected:
         log.warning("admin_fee_differs", bank=ctx.bank.id, product=ctx.product,
-                    quoted=info.admin_fee, expected=expected // 100)
+                    quoted_rupiah=info.admin_fee, expected_rupiah=expected // 100)
 
 
 STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record, check_served,

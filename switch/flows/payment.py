@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import structlog
 
 from switch.ledger import money, txns
+from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import CodecError, Message
@@ -15,7 +16,7 @@ from switch.wire.field48 import PREPAID, parse_response
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
 from .common import check_fields, parse_product, record_with_first_unit, recorded, rrn_of, write_record
-from .context import GO, STOP, TxnContext
+from .context import GO, STOP, Participant, TxnContext
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")
@@ -75,8 +76,9 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
             if rrn:
                 await txns.update_txn(tx, txn_id, **rrn)
             return Held(txn_id, refused=refused.rc)
-        if not await txns.set_state_if(tx, txn_id, ("received",), state="sent", bank_id=bank.id,
-                                       bank_stan=ctx.bank_stan, bank_request=request.fields, **rrn):
+        if not await txns.set_state_if(tx, txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
+                                       bank_id=bank.id, bank_stan=ctx.bank_stan,
+                                       bank_request=request.fields, **rrn):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
             raise RuntimeError(f"payment {txn_id} was taken over before its hold")
         return Held(txn_id, request=request)
@@ -93,7 +95,7 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     if held.refused:
         return ctx.decline(held.refused)
     ctx.bank_request = held.request
-    ctx.expected_states = ("sent",)
+    ctx.expected_states = (TxnState.SENT,)
     return GO
 
 
@@ -152,7 +154,7 @@ async def no_answer(ctx: TxnContext, svc: Services) -> bool:
     async def queue(tx: Tx) -> None:
         await txns.enqueue_saf(tx, ctx.txn_id, ctx.bank.id, kind, message.fields)
     ctx.on_finish.append(queue)
-    ctx.rc = "68"
+    ctx.rc, ctx.wake_bank = "68", ctx.bank.id
     log.warning("bank_no_answer", bank=ctx.bank.id, rrn=ctx.rrn, product=ctx.product, queued=kind)
     return STOP
 
@@ -162,7 +164,7 @@ async def outcome(ctx: TxnContext, svc: Services) -> bool:
     rc = answer.get(39)
     if rc != "00":
         return release(ctx, terminal_rc(rc))
-    ctx.rc, ctx.final_state = "00", "approved"
+    ctx.rc, ctx.final_state = "00", TxnState.APPROVED
     ctx.extra.update({n: answer[n] for n in (38, 48, 62) if n in answer})
     periods = paid_periods(ctx, answer.get(48, ""))
     bank_id, txn_id = ctx.bank.id, ctx.txn_id
@@ -183,5 +185,7 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
         return inquiry["periods"] if inquiry else []
 
 
+# Once the hold is placed the bank may have the payment: a fault after it is treated as unanswered
+# (reversed or advised); before it nothing moved (96).
 STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record_with_first_unit, check_served,
-         check_amount, check_already_paid, hold, ask_bank, outcome]
+         check_amount, check_already_paid, Participant(hold, abort=no_answer), ask_bank, outcome]

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 import structlog
 
 from switch.ledger import txns
+from switch.ledger.states import UNFINISHED, TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import Message
@@ -41,12 +42,11 @@ def iso_ago(seconds: float) -> str:
 
 
 async def recover(svc: Services) -> dict[str, int]:
-    rows = await svc.db.read(lambda tx: tx.fetchall(
-        "SELECT txn_id FROM txns WHERE node_id = ? AND state IN ('received', 'sent')", svc.node_id))
+    txn_ids = await svc.db.read(lambda tx: txns.txn_ids_of_node(tx, svc.node_id, UNFINISHED))
     counts = {"forgotten": 0, "queued": 0}
-    for row in rows:
-        txn = await svc.db.read(lambda tx: txns.get_txn(tx, row["txn_id"]))
-        if txn.state == "received":
+    for txn_id in txn_ids:
+        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
+        if txn.state == TxnState.RECEIVED:
             await svc.db.unit(lambda tx: forget(tx, txn))
             counts["forgotten"] += 1
         elif txn.kind == "payment" and txn.bank_request:
@@ -58,7 +58,7 @@ async def recover(svc: Services) -> dict[str, int]:
 
 
 async def forget(tx: Tx, txn: txns.Txn) -> None:
-    await tx.execute("DELETE FROM txns WHERE txn_id = ? AND state = 'received'", txn.txn_id)
+    await txns.forget_received(tx, txn.txn_id)
 
 
 async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
@@ -68,7 +68,7 @@ async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
                              svc.config.switch.institution_id)
 
     async def work(tx: Tx) -> None:
-        if await txns.set_state_if(tx, txn.txn_id, ("sent",), state=state, rc="68",
+        if await txns.set_state_if(tx, txn.txn_id, (TxnState.SENT,), state=state, rc="68",
                                    response=answer_fields(txn.request or {}, txn.rrn,
                                                             txn.business_date or "", "68")):
             await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
@@ -85,7 +85,7 @@ async def take_over_dead_nodes(svc: Services, older_than_s: float) -> dict[str, 
         if not await svc.db.unit(lambda tx: txns.adopt_txn(tx, txn_id, dead, svc.node_id)):
             continue  # another survivor took it
         txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
-        if txn.state == "received":
+        if txn.state == TxnState.RECEIVED:
             await svc.db.unit(lambda tx: forget(tx, txn))
             counts["forgotten"] += 1
         elif txn.kind == "payment" and txn.bank_request:
@@ -100,15 +100,14 @@ async def sweep_stranded(svc: Services, older_than_s: float) -> int:
     """Payments of this node still 'sent' long after any bank timeout, and no longer worked on by a
     flow here, are treated as unanswered (reversal or advice queued, 68 stored)."""
     cutoff = (datetime.now(timezone.utc) - timedelta(seconds=older_than_s)).isoformat(timespec="milliseconds")
-    rows = await svc.db.read(lambda tx: tx.fetchall(
-        "SELECT txn_id FROM txns WHERE node_id = ? AND state = 'sent' AND updated_at < ?",
-        svc.node_id, cutoff.replace("+00:00", "Z")))
+    txn_ids = await svc.db.read(lambda tx: txns.txn_ids_of_node(
+        tx, svc.node_id, (TxnState.SENT,), updated_before=cutoff.replace("+00:00", "Z")))
     swept = 0
-    for row in rows:
-        if svc.inflight.event(row["txn_id"]) is not None:
+    for txn_id in txn_ids:
+        if svc.inflight.event(txn_id) is not None:
             continue  # its flow is still running (waiting on a slow bank)
-        txn = await svc.db.read(lambda tx: txns.get_txn(tx, row["txn_id"]))
-        if txn.state == "sent" and txn.kind == "payment" and txn.bank_request:
+        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
+        if txn.state == TxnState.SENT and txn.kind == "payment" and txn.bank_request:
             await queue_unanswered(svc, txn)
             swept += 1
             log.warning("stranded_payment_swept", txn=txn.txn_id, rrn=txn.rrn, bank=txn.bank_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import structlog
 
 from switch.ledger import txns
+from switch.ledger.states import REVERSED_ALREADY, TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import Message
@@ -20,9 +21,6 @@ from .status import find_original
 
 log = structlog.get_logger("flows.reversal")
 
-ALREADY = ("reversing", "reversal_pending", "reversed", "void", "declined")
-
-
 async def reverse(ctx: TxnContext, svc: Services) -> bool:
     original = await find_original(ctx, svc)
     if original is None:
@@ -34,10 +32,10 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
         if original is None:  # its node died before anything moved: there is nothing to reverse
             return ctx.decline("25")
     ctx.business_date = original.business_date or ctx.business_date
-    if original.state in ALREADY or original.state == "advising":
+    if original.state in REVERSED_ALREADY or original.state == TxnState.ADVISING:
         ctx.rc = "00"  # nothing (more) to move: an earlier reversal or the decline took care of it
         return GO
-    if original.state != "approved":
+    if original.state != TxnState.APPROVED:
         return ctx.decline("25")
     stan = await svc.stans.next(original.bank_id)
     message = repeat_message(Message("0200", dict(original.bank_request or {})), "0400", stan,
@@ -48,12 +46,12 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
         # again: the second 0400 is acknowledged and moves nothing, like any repeat
         if await txns.has_saf(tx, original.txn_id, "reversal"):
             return
-        if await txns.set_state_if(tx, original.txn_id, ("approved",), state="reversal_pending"):
+        if await txns.set_state_if(tx, original.txn_id, (TxnState.APPROVED,), state=TxnState.REVERSAL_PENDING):
             await txns.enqueue_saf(tx, original.txn_id, original.bank_id, "reversal", message.fields)
     ctx.on_finish.append(queue)
     ctx.log["reversal_of"] = original.txn_id
     ctx.rc = "00"
-    ctx.log["wake_bank"] = original.bank_id
+    ctx.log["wake_bank"] = ctx.wake_bank = original.bank_id
     return GO
 
 

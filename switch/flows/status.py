@@ -3,13 +3,11 @@ field 90, so the agent can print its receipt again or learn what became of a 68.
 from __future__ import annotations
 
 from switch.ledger import txns
+from switch.ledger.states import GIVEN_BACK, PENDING, TxnState
 from switch.services import Services
 
 from .common import check_fields, record
 from .context import GO, TxnContext
-
-PENDING = ("received", "sent", "reversing", "advising", "reversal_pending")
-
 
 def parse_original(field90: str) -> tuple[str, str, str]:
     """(MTI, STAN, field 7) of the original named in field 90."""
@@ -29,7 +27,7 @@ async def answer_status(ctx: TxnContext, svc: Services) -> bool:
     if original is None:
         return ctx.decline("25")
     ctx.extra[4] = f"{original.amount or 0:012d}"
-    if original.state == "approved":
+    if original.state == TxnState.APPROVED:
         ctx.rc = "00"
         stored = original.response or {}
         bank = original.bank_response or {}
@@ -39,7 +37,7 @@ async def answer_status(ctx: TxnContext, svc: Services) -> bool:
                 ctx.extra[n] = stored.get(n, bank[n])
     elif original.state in PENDING:
         ctx.rc = "68"
-    elif original.state in ("reversed", "void"):
+    elif original.state in GIVEN_BACK:
         ctx.rc = "05"
     else:
         ctx.rc = original.rc or "05"

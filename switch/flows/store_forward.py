@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 import structlog
 
 from switch.ledger import money, txns
+from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
 from switch.services import Services
@@ -193,13 +194,13 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
     if rc in ("00", "25"):
         await give_back(tx, original)
         # 00: the bank had it and reversed it (counts in both settlement totals); 25: it never had it
-        await txns.set_state_if(tx, original.txn_id, ("reversing", "reversal_pending"),
-                                state="reversed" if rc == "00" else "void")
+        await txns.set_state_if(tx, original.txn_id, (TxnState.REVERSING, TxnState.REVERSAL_PENDING),
+                                state=TxnState.REVERSED if rc == "00" else TxnState.VOID)
         return True
-    if original.state == "reversing":
+    if original.state == TxnState.REVERSING:
         await mark_quoted_bills_paid(tx, original)
         await money.debit_hold(tx, original.txn_id, original.bank_id)
-    await txns.set_state_if(tx, original.txn_id, ("reversing", "reversal_pending"), state="approved",
+    await txns.set_state_if(tx, original.txn_id, (TxnState.REVERSING, TxnState.REVERSAL_PENDING), state=TxnState.APPROVED,
                             flagged=f"reversal refused {rc}")
     await txns.flag(tx, original.txn_id, "reversal_refused",
                     f"bank {item.bank_id} answered 0410 {rc}: the payment stands")
@@ -215,9 +216,9 @@ async def mark_quoted_bills_paid(tx: Tx, original: txns.Txn) -> None:
 
 
 async def give_back(tx: Tx, original: txns.Txn) -> None:
-    if original.state == "reversing":  # never debited: the hold goes
+    if original.state == TxnState.REVERSING:  # never debited: the hold goes
         await money.release_hold(tx, original.txn_id)
-    elif original.state == "reversal_pending":  # debited: credited back
+    elif original.state == TxnState.REVERSAL_PENDING:  # debited: credited back
         await money.credit_back(tx, original.txn_id, original.bank_id)
     await txns.unmark_paid(tx, original.txn_id)
 
@@ -229,14 +230,14 @@ async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool:
     if not await txns.finish_saf(tx, item.saf_id, rc):
         return False
     original = await txns.get_txn(tx, item.txn_id)
-    if original.state != "advising":
+    if original.state != TxnState.ADVISING:
         return True
     if rc == "00":  # the stored 68 stays what a retransmission gets; status requests read the token
         await money.debit_hold(tx, original.txn_id, original.bank_id)
-        await txns.set_state_if(tx, original.txn_id, ("advising",), state="approved",
+        await txns.set_state_if(tx, original.txn_id, (TxnState.ADVISING,), state=TxnState.APPROVED,
                                 bank_response=answer.fields)
     else:
         await money.release_hold(tx, original.txn_id)
-        await txns.set_state_if(tx, original.txn_id, ("advising",), state="declined", rc=rc,
+        await txns.set_state_if(tx, original.txn_id, (TxnState.ADVISING,), state=TxnState.DECLINED, rc=rc,
                                 bank_response=answer.fields)
     return True

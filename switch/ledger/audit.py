@@ -30,6 +30,14 @@ class AuditAction(str, Enum):
     CUTOVER = "cutover"
     SETTLE = "settle"
     MASTER_KEY_ROTATE = "keys.rotate-master"
+    TOPUP_ENTER = "topup.enter"          # four eyes: entered, nothing moves yet
+    TOPUP_REJECT = "topup.reject"
+    SAF_RETRY = "saf.retry-now"
+    RECON = "recon"
+    USER_ADD = "user.add"
+    LOGIN = "login"
+    LOGIN_REFUSED = "login.refused"
+    LOGOUT = "logout"
 
     def __str__(self) -> str:
         return self.value

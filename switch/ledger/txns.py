@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from .states import TxnState, check_transition
 from .storage import DuplicateKey, Tx
 
 
@@ -47,7 +48,7 @@ class Txn:
     customer: str | None
     amount: int | None
     request_hash: str
-    state: str
+    state: TxnState
     rc: str | None
     bank_id: str | None
     bank_stan: str | None
@@ -67,6 +68,7 @@ class Txn:
         values = {name: row[name] for name in cls.__dataclass_fields__}
         for name in FIELD_COLUMNS:
             values[name] = fields_from_json(values[name])
+        values["state"] = TxnState(values["state"])
         return cls(**values)
 
     @property
@@ -79,7 +81,7 @@ class Txn:
 async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | None, mti: str, stan: str,
                      f7: str, proc_code: str | None, product: str | None, customer: str | None,
                      amount: int | None, request_hash: str, request: dict[int, str],
-                     business_date: str, node_id: str = "", state: str = "received",
+                     business_date: str, node_id: str = "", state: TxnState = TxnState.RECEIVED,
                      original_txn_id: int | None = None) -> int | None:
     """Inserts a new transaction; None when (terminal, STAN, field 7, MTI) is already there."""
     now = now_iso()
@@ -89,7 +91,8 @@ async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | Non
             " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
             " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING txn_id",
             kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer, amount,
-            request_hash, state, business_date, original_txn_id, fields_json(request), node_id, now, now)
+            request_hash, TxnState(state).value, business_date, original_txn_id, fields_json(request), node_id, now,
+            now)
     except DuplicateKey:
         return None
 
@@ -110,27 +113,49 @@ async def find_txn_by_rrn(tx: Tx, rrn: str) -> Txn | None:
     return Txn.from_row(row) if row else None
 
 
+async def txn_ids_of_node(tx: Tx, node_id: str, states: tuple[TxnState, ...],
+                          updated_before: str | None = None) -> list[int]:
+    """The transactions of a node in one of `states` (last changed before `updated_before`)."""
+    marks = ",".join("?" * len(states))
+    sql = f"SELECT txn_id FROM txns WHERE node_id = ? AND state IN ({marks})"
+    args: list[Any] = [node_id, *(TxnState(s).value for s in states)]
+    if updated_before is not None:
+        sql += " AND updated_at < ?"
+        args.append(updated_before)
+    return [row["txn_id"] for row in await tx.fetchall(sql, *args)]
+
+
+async def forget_received(tx: Tx, txn_id: int) -> None:
+    """Removes a record nothing was done for (still 'received'): its retransmission starts afresh."""
+    await tx.execute("DELETE FROM txns WHERE txn_id = ? AND state = 'received'", txn_id)
+
+
 def _assignments(changes: dict[str, Any]) -> tuple[str, list[Any]]:
     """`SET` clause and its values; field dicts become JSON and updated_at is stamped."""
     values = {name: fields_json(value) if name in FIELD_COLUMNS and isinstance(value, dict) else value
               for name, value in changes.items()}
+    if "state" in values:
+        values["state"] = TxnState(values["state"]).value
     values["updated_at"] = now_iso()
     return ", ".join(f"{name} = ?" for name in values), list(values.values())
 
 
 async def update_txn(tx: Tx, txn_id: int, **changes: Any) -> None:
-    """Sets columns; request/response/bank_request/bank_response may be given as field dicts."""
+    """Sets columns; request/response/bank_request/bank_response may be given as field dicts. A state
+    given here is only checked to be a TxnState (flows move states with `set_state_if`)."""
     assignments, values = _assignments(changes)
     await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ?", *values, txn_id)
 
 
-async def set_state_if(tx: Tx, txn_id: int, expected: tuple[str, ...], **changes: Any) -> bool:
+async def set_state_if(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, state: TxnState,
+                       **changes: Any) -> bool:
     """Compare-and-set on the state: what keeps two outcomes (a late 0210 and a timeout, two nodes)
-    from both applying."""
-    assignments, values = _assignments(changes)
+    from both applying. A move the transition table does not allow raises IllegalTransition."""
+    check_transition(expected, state)
+    assignments, values = _assignments(dict(changes, state=state))
     marks = ",".join("?" * len(expected))
     count = await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ? AND state IN ({marks})",
-                             *values, txn_id, *expected)
+                             *values, txn_id, *(TxnState(s).value for s in expected))
     return count == 1
 
 

@@ -54,6 +54,8 @@ class BankChannel:
     was_signed_on: bool = False
     last_received: float = field(default_factory=time.monotonic)
     waiting: set[str] = field(default_factory=set)  # STANs sent on this channel, not yet answered
+    closing: str = ""        # why we or the bank ended the link in order ('' = it was lost)
+    lost: str = ""           # why we closed it ourselves because it stopped working
 
     @property
     def peer(self) -> str:
@@ -201,9 +203,9 @@ class BankLink:
             for stan in list(channel.waiting):
                 self._mux.fail(stan, LinkDown(self.id, sent=True))
             channel.waiting.clear()
-            log.warning("bank_disconnected", bank=self.id, peer=channel.peer)
+            self._log_end(channel)
             if was_up and not self.is_up:
-                self._state_changed(False)
+                self._state_changed(False, orderly=bool(self._stopping or channel.closing))
 
     async def _read_loop(self, channel: BankChannel) -> None:
         frames = FrameReader(channel.reader, channel.header, self._max_frame, stall_timeout=30.0)
@@ -236,7 +238,7 @@ class BankLink:
         if msg.mti == "0800" and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
             response[39] = "00"
             if msg.get(70) == NETWORK_SIGN_OFF and channel.signed_on:
-                channel.signed_on = False
+                channel.signed_on, channel.closing = False, "the bank signed off"
                 if not self.is_up:
                     self._state_changed(False)
         else:
@@ -252,8 +254,19 @@ class BankLink:
         for callback in self.on_late:
             callback(self, msg)
 
-    def _state_changed(self, up: bool) -> None:
-        log.info("bank_link_state", bank=self.id, up=up)
+    def _log_end(self, channel: BankChannel) -> None:
+        """An orderly end (we stop, or either side signed off first) is info; a lost link is a warning,
+        with what was in flight on it."""
+        if self._stopping or channel.closing:
+            log.info("bank_disconnected", bank=self.id, peer=channel.peer,
+                     reason=channel.closing or "the switch is stopping")
+        else:
+            log.warning("bank_link_lost", bank=self.id, peer=channel.peer,
+                        reason=channel.lost or "the bank closed the connection without signing off",
+                        in_flight=len(channel.waiting))
+
+    def _state_changed(self, up: bool, orderly: bool = True) -> None:
+        (log.info if up or orderly else log.warning)("bank_link_state", bank=self.id, up=up)
         for callback in self.on_state:
             callback(self, up)
         if up:
@@ -308,8 +321,9 @@ class BankLink:
                 log.warning("bank_echo_unanswered", bank=self.id, misses=misses)
                 if misses >= self.cfg.echo_misses:
                     channel.signed_on = False
+                    channel.lost = f"{misses} echo tests unanswered"
                     if not self.is_up:
-                        self._state_changed(False)
+                        self._state_changed(False, orderly=False)
                     channel.close()
                     return
             except LinkDown:

@@ -13,6 +13,8 @@ from typing import Any, TextIO
 import orjson
 import structlog
 
+from switch.config import mask_credentials
+
 # Keys whose values are secrets (field 64/128 are MACs; "key"/"mac_key" terminal keys).
 SECRET_KEYS = frozenset({"key", "mac_key", "mac", "64", "128", "password"})
 CUSTOMER_KEYS = frozenset({"customer"})
@@ -45,6 +47,8 @@ def _clean(key: Any, value: Any, nested: bool) -> Any:
         return REDACTED
     if name in CUSTOMER_KEYS and isinstance(value, str):
         return mask_customer(value)
+    if isinstance(value, str) and ("://" in value or "assword" in value):
+        return mask_credentials(value)   # a database URL in an error text
     if nested and isinstance(value, Mapping):
         return {k: _clean(k, v, nested=False) for k, v in value.items()}
     return value

@@ -29,7 +29,7 @@ SAF_KINDS = ("reversal", "advice")
 # An undecodable terminal frame (switch.flows.malformed's Kind and Outcome).
 MALFORMED_KINDS = ("mti", "bitmap", "field", "message")
 MALFORMED_OUTCOMES = ("answered", "closed")
-# A business date's settlement towards one bank (switch.settlement.settle's names): settled (0510 00),
+# A business date's settlement towards one bank (switch.settlement.totals.SettlementState): settled (0510 00),
 # disputed (0510 95), refused (another 0510 code), unsent (no 0510 came); open/closed before settling.
 SETTLEMENT_STATES = ("open", "closed", "unsent", "settled", "disputed", "refused")
 # Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.

@@ -18,7 +18,8 @@ from switch.ledger.calendar import date_state
 from .files import Control, RcnLine, SettlementFileError, ctl_beside, read_ctl, read_rcn
 from switch.ops.text import rupiah_text
 
-from .settle import build_day, wide_console
+from .day import build_day
+from .report import wide_console
 
 MATCHED, ONLY_SWITCH, ONLY_BANK, DIFFERS = "matched", "only-at-switch", "only-at-bank", "amount-differs"
 KINDS = (MATCHED, ONLY_SWITCH, ONLY_BANK, DIFFERS)

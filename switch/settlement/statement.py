@@ -12,12 +12,12 @@ from datetime import date as Date, datetime, time as dtime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from switch.ledger import statements
 from switch.ledger.money import agent_account
 from switch.ledger.storage import Database
-
 from switch.ops.text import rupiah_text
 
-from .settle import wide_console
+from .report import wide_console
 
 KIND_NAMES = {"topup": "topup", "debit": "payment", "credit_back": "reversal", "commission": "commission"}
 DEFAULT_ZONE = "Asia/Jakarta"
@@ -62,32 +62,23 @@ def _local(text: str, zone: ZoneInfo) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone)
 
 
-_LINES_SQL = ("SELECT p.posting_id, p.amount, e.kind, e.ref, e.business_date, e.created_at, t.rrn, t.product,"
-              " t.customer FROM postings p JOIN entries e ON e.entry_id = p.entry_id"
-              " LEFT JOIN txns t ON t.txn_id = e.txn_id"
-              " WHERE p.account_id = ? AND e.created_at >= ? AND e.created_at < ? AND p.posting_id > ?"
-              " ORDER BY p.posting_id LIMIT ?")
-
-
 async def build_statement(db: Database, agent_id: str, date_from: str, date_to: str,
                           zone_name: str = DEFAULT_ZONE) -> Statement:
     zone = ZoneInfo(zone_name)
     account = agent_account(agent_id)
     start = utc_bound(date_from, zone)
     end = utc_bound((Date.fromisoformat(date_to) + timedelta(days=1)).isoformat(), zone)
-    opening = await db.read(lambda tx: tx.fetchval(
-        "SELECT CAST(COALESCE(SUM(p.amount), 0) AS BIGINT) FROM postings p JOIN entries e"
-        " ON e.entry_id = p.entry_id WHERE p.account_id = ? AND e.created_at < ?", account, start))
-    balance, lines, after = int(opening or 0), [], 0
+    opening = await db.read(lambda tx: statements.balance_before(tx, account, start))
+    balance, lines, after = opening, [], 0
     while True:
-        rows = await db.read(lambda tx: tx.fetchall(_LINES_SQL, account, start, end, after, PAGE))
+        rows = await db.read(lambda tx: statements.postings_between(tx, account, start, end, after, PAGE))
         for row in rows:
             balance += int(row["amount"])
             lines.append(_line(row, balance, zone))
         if len(rows) < PAGE:
             break
         after = rows[-1]["posting_id"]
-    return Statement(agent_id, date_from, date_to, int(opening or 0), lines)
+    return Statement(agent_id, date_from, date_to, opening, lines)
 
 
 def _line(row: Any, balance: int, zone: ZoneInfo) -> StatementLine:

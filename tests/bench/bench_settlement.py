@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from switch.ledger.storage.sqlite import SqliteDatabase  # noqa: E402
 from switch.settlement.files import read_rcn, write_rcn  # noqa: E402
 from switch.settlement.recon import compare, reconcile_files  # noqa: E402
-from switch.settlement.settle import build_day, progress_bar  # noqa: E402
+from switch.settlement.day import build_day  # noqa: E402
+from switch.settlement.progress import progress_bar  # noqa: E402
 from switch.wire.field48 import (NontaglisInfo, PostpaidBill, PostpaidInfo, PrepaidInfo,  # noqa: E402
                                  PrepaidSale, build_response)
 

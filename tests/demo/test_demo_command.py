@@ -17,3 +17,13 @@ def test_the_demo_runs_every_product_prints_receipts_and_exits_0():
     receipt_lines = [line for line in out.splitlines() if line.startswith(("IDPEL", "NAMA", "TOTAL"))]
     assert receipt_lines and all(len(line) <= 32 for line in receipt_lines)
     assert "balanced" in out and "Rp 5.000.000" in out
+
+
+def test_the_demo_kept_in_one_folder_runs_again_afresh_and_keeps_other_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for attempt in (1, 2):
+        done = subprocess.run([sys.executable, "-m", "switch.cli", "demo", "--keep", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"run {attempt}: {done.stderr[-2000:]}"
+        assert "Traceback" not in done.stderr and "Demo summary" in done.stdout
+    assert (tmp_path / "switch.db").is_file() and (tmp_path / "notes.txt").read_text() == "mine"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from terminal_sim.client import TerminalClient
-from terminal_sim.receipt import REPRINT_MARK, WIDTH, period, rupiah, token_groups
+from switch.wire.receipt import REPRINT_MARK, WIDTH, period, rupiah, token_groups
 from terminal_sim.shell import Shell
 
 from tests.e2e.conftest import Shop, wait_until

@@ -13,7 +13,7 @@ import pytest
 
 from bank_sim.book import Book
 from switch.config import sample_config
-from terminal_sim.receipt import WIDTH
+from switch.wire.receipt import WIDTH
 from tests.e2e.conftest import SEED, SHARES, SIZE, Programs, run, wait_for_text, wait_ready
 from tests.support.processes import free_port
 

@@ -121,7 +121,8 @@ def test_ppob_database_overrides_the_file_and_ppob_config_overrides_the_path(tmp
 def test_ppob_database_is_validated_like_the_file_value(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(sample_config())
-    with pytest.raises(ConfigError, match=r"^switch\.database: must be"):
+    # named as what it is: the environment variable, not the file's switch.database (issue 11.2)
+    with pytest.raises(ConfigError, match=r"^PPOB_DATABASE \(it replaces switch\.database\): must be"):
         load_config(str(path), env={"PPOB_DATABASE": "redis://x"})
 
 

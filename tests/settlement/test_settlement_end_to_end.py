@@ -13,7 +13,7 @@ from switch.ledger.storage.sqlite import SqliteDatabase
 from switch.admin import AdminError, submit
 from switch.settlement.files import read_ctl, read_rcn
 from switch.settlement.recon import recon_command
-from switch.settlement.settle import print_settlement
+from switch.settlement.report import print_settlement
 from tests.support.harness import AGENT, bank, wait_until
 
 bank_sim = pytest.importorskip("bank_sim.host")

@@ -10,7 +10,7 @@ import pytest
 from switch.settlement.files import RCN_HEADER, RcnLine, format_line, read_rcn, write_rcn
 from switch.settlement.recon import (DIFFERS, MATCHED, ONLY_BANK, ONLY_SWITCH, NotSorted, compare,
                                      recon_command)
-from switch.settlement.settle import build_day
+from switch.settlement.day import build_day
 
 from settlement_bed import DAY, Ledger, config_for
 

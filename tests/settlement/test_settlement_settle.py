@@ -7,7 +7,8 @@ import pytest
 from switch.ledger import money
 
 from switch.admin import AdminError
-from switch.settlement.settle import print_settlement, settle_command
+from switch.settlement.report import print_settlement
+from switch.settlement.settle import settle_command
 
 from settlement_bed import (AGENT, DAY, NEXT_DAY, OTHER_AGENT, Ledger, add_agents, agent_balance, close_day,
                             mark_day, postpaid_48)

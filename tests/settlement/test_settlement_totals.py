@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from switch.settlement.files import (CTL_HEADER, RCN_HEADER, net_field, read_ctl, read_rcn)
-from switch.settlement.settle import build_day, totals_message
+from switch.settlement.day import build_day
+from switch.settlement.totals import totals_message
 
 from settlement_bed import DAY, NEXT_DAY, Ledger, postpaid_48
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switch.wire.field48 import NontaglisInfo, PostpaidBill, PostpaidInfo, PrepaidInfo, PrepaidSale
-from terminal_sim.receipt import (WIDTH, ReceiptMeta, kwh, period, render_balance, render_bill,
+from switch.wire.receipt import (WIDTH, ReceiptMeta, kwh, period, render_balance, render_bill,
                                   render_receipt, rupiah, token_groups)
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

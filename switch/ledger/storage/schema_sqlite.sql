@@ -217,3 +217,44 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- The back-office console (switch/console/): its users, their sessions, its signing secret, and top-ups
+-- waiting for a second operator's approval (four eyes).
+CREATE TABLE IF NOT EXISTS console_users (
+    name          TEXT PRIMARY KEY,
+    role          TEXT NOT NULL,                -- viewer | operator | admin
+    password_hash TEXT NOT NULL,                -- argon2id, never the password
+    failed_logins INTEGER NOT NULL DEFAULT 0,   -- consecutive, reset by a good login
+    locked_until  TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS console_sessions (
+    session_hash TEXT PRIMARY KEY,              -- sha256 of the cookie's session id (the id itself is not kept)
+    user_name    TEXT NOT NULL,
+    csrf_token   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_user ON console_sessions (user_name);
+
+CREATE TABLE IF NOT EXISTS console_secrets (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS topup_requests (
+    request_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id   TEXT NOT NULL,
+    amount     BIGINT NOT NULL,                 -- minor units, whole rupiah
+    bank_ref   TEXT NOT NULL,                   -- becomes the topup entry's ref on approval
+    state      TEXT NOT NULL,                   -- pending | approved | rejected
+    entered_by TEXT NOT NULL,
+    entered_at TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS topup_requests_live_ref ON topup_requests (bank_ref) WHERE state <> 'rejected';
+CREATE INDEX IF NOT EXISTS topup_requests_state ON topup_requests (state, request_id);

@@ -2,7 +2,8 @@
 
 Pure functions: product info (the parsed field 48 of switch.wire.field48) + ReceiptMeta in, a list of
 lines out, each at most WIDTH characters, no trailing spaces. Dispatch is by shape (bills / meter /
-transaction_name) so this module needs nothing from the wire layer.
+transaction_name) so this module needs nothing else of the wire layer. It lives here, below both, so
+the simulated terminal prints and the back-office console shows the same struk.
 """
 from __future__ import annotations
 
