@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,6 +17,8 @@ from typing import Callable, Coroutine
 import structlog
 
 from switch.wire import HI, CodecError, FrameReader, FramingError, Message, decode, encode, frame
+from switch.wire.fields import transmission_time
+from switch.wire.vocabulary import Mti, NetworkCode
 
 from .book import Book, today_wib
 from .faults import Fate, Faults
@@ -26,7 +27,7 @@ from .teller import Teller
 
 log = structlog.get_logger("bank_sim")
 
-FINANCIAL_MTIS = ("0200", "0220", "0221", "0400", "0401", "0500")
+FINANCIAL_MTIS = (Mti.FINANCIAL, Mti.ADVICE, Mti.ADVICE_REPEAT, Mti.REVERSAL, Mti.REVERSAL_REPEAT, Mti.RECONCILIATION)
 
 
 @dataclass
@@ -265,7 +266,7 @@ class BankHost:
         while True:
             await asyncio.sleep(self.echo_interval_s or 0)
             stan = f"{next(self._stan) % 1_000_000:06d}"
-            echo = Message("0800", {7: time.strftime("%m%d%H%M%S", time.gmtime()), 11: stan, 70: "301"})
+            echo = Message(Mti.NETWORK, {7: transmission_time(), 11: stan, 70: NetworkCode.ECHO})
             try:
                 await link.send(echo)
             except (ConnectionError, RuntimeError):

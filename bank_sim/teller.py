@@ -14,6 +14,9 @@ from typing import Callable
 import structlog
 
 from switch.wire import CodecError, Message, UnknownProduct
+from switch.wire.fields import parse_original
+from switch.wire.vocabulary import NetworkCode, ProcessingCode, response_mti
+from switch.wire.vocabulary import ResponseCode as RC
 from switch.wire.field48 import (NONTAGLIS, POSTPAID, PREPAID, NontaglisInfo, PostpaidBill, PostpaidInfo,
                                  PrepaidInfo, PrepaidSale, ProductRequest, build_response, parse_request)
 
@@ -23,7 +26,7 @@ from .settlement import REVERSED, Calendar, Payment, Totals, signed_net, write_f
 
 log = structlog.get_logger("bank_sim")
 
-INQUIRY, PAYMENT = "380000", "500000"
+INQUIRY, PAYMENT = ProcessingCode.INQUIRY, ProcessingCode.PAYMENT
 ECHO_FIELDS = (3, 7, 11, 12, 13, 18, 32, 37, 41, 42, 49, 70, 90)
 FINANCIAL = (3, 4, 7, 11, 32, 37, 41, 42, 48, 49)
 MANDATORY = {
@@ -33,8 +36,8 @@ MANDATORY = {
     "0500": (7, 11, 15, 32, 74, 76, 86, 88, 97),
     "0800": (7, 11, 70),
 }
-NETWORK_CODES = ("001", "002", "301")
-CUTOVER = "201"
+NETWORK_CODES = (NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF, NetworkCode.ECHO)
+CUTOVER = NetworkCode.CUTOVER
 INFO_TEXT = {
     POSTPAID: "Terima kasih|Rincian tagihan dapat diakses di www.pln.co.id|Informasi hubungi Call Center 123",
     PREPAID: "Informasi hubungi Call Center 123|Atau hubungi PLN terdekat",
@@ -48,13 +51,6 @@ class Decline(Exception):
     def __init__(self, rc: str) -> None:
         super().__init__(rc)
         self.rc = rc
-
-
-def response_mti(mti: str) -> str | None:
-    """Request, advice and notification MTIs (3rd digit 0, 2, 4) get the MTI + 10; responses none."""
-    if mti[2] not in "024":
-        return None
-    return mti[:2] + str(int(mti[2]) + 1) + "0"
 
 
 def digest(*parts: str) -> str:
@@ -82,12 +78,12 @@ class Teller:
             return None
         handler = self._handlers().get(msg.mti)
         if handler is None:
-            return self._reply(msg, answer_mti, "12")
+            return self._reply(msg, answer_mti, RC.INVALID_TRANSACTION)
         missing = [n for n in MANDATORY[msg.mti.replace("0221", "0220").replace("0401", "0400")]
                    if n not in msg]
         if missing:
             log.warning("missing mandatory fields", mti=msg.mti, missing=missing)
-            return self._reply(msg, answer_mti, "30")
+            return self._reply(msg, answer_mti, RC.FORMAT_ERROR)
         try:
             return handler(msg, answer_mti, decline)
         except Decline as d:
@@ -110,14 +106,14 @@ class Teller:
     def _network(self, msg: Message, mti: str, decline: bool) -> Message:
         code = msg[70]
         if code in NETWORK_CODES:
-            return self._reply(msg, mti, "00")
+            return self._reply(msg, mti, RC.APPROVED)
         if code != CUTOVER:
-            return self._reply(msg, mti, "12")
+            return self._reply(msg, mti, RC.INVALID_TRANSACTION)
         closing = self.calendar.closing_date(msg.get(15) or "")
         if closing is None:
-            return self._reply(msg, mti, "30")
+            return self._reply(msg, mti, RC.FORMAT_ERROR)
         self.cutover(closing)
-        return self._reply(msg, mti, "00", {15: msg[15]})
+        return self._reply(msg, mti, RC.APPROVED, {15: msg[15]})
 
     def cutover(self, closing: date) -> None:
         """Closes the open business date as `closing` and writes its settlement files."""
@@ -146,20 +142,20 @@ class Teller:
 
     def _financial(self, msg: Message, mti: str, decline: bool) -> Message:
         if msg[49] != "360":
-            raise Decline("30")
+            raise Decline(RC.FORMAT_ERROR)
         if msg[3] == INQUIRY:
             return self._inquiry(msg, mti, decline)
         if msg[3] == PAYMENT:
             return self._payment(msg, mti, decline)
-        raise Decline("12")
+        raise Decline(RC.INVALID_TRANSACTION)
 
     def _inquiry(self, msg: Message, mti: str, decline: bool) -> Message:
         request = product_request(msg[48])
         if decline:
-            raise Decline("05")
+            raise Decline(RC.DO_NOT_HONOUR)
         info = self._inquire(request)
         due = info.total if not isinstance(info, PrepaidInfo) else 0
-        return self._reply(msg, mti, "00", {4: f"{due * 100:012d}", 48: build_response(info)})
+        return self._reply(msg, mti, RC.APPROVED, {4: f"{due * 100:012d}", 48: build_response(info)})
 
     def _inquire(self, request: ProductRequest) -> PostpaidInfo | PrepaidInfo | NontaglisInfo:
         if request.product == POSTPAID:
@@ -175,12 +171,12 @@ class Teller:
             return self._reply(msg, mti, earlier.result[39], earlier.result)
         request = product_request(msg[48])
         if decline or (msg[11], msg[7]) in self._reversed_unseen:
-            return self._record_decline(msg, mti, request, "05")
+            return self._record_decline(msg, mti, request, RC.DO_NOT_HONOUR)
         try:
             payment = self._pay(msg, request)
         except Decline as d:
             return self._record_decline(msg, mti, request, d.rc)
-        return self._reply(msg, mti, "00", payment.result)
+        return self._reply(msg, mti, RC.APPROVED, payment.result)
 
     def _record_decline(self, msg: Message, mti: str, request: ProductRequest, rc: str) -> Message:
         self._remember(self._new_payment(msg, request, {39: rc}))
@@ -198,7 +194,7 @@ class Teller:
         customer = self._postpaid(request.customer)
         bills = customer.offered
         if amount != self._postpaid_info(customer).total * 100:
-            raise Decline("13")
+            raise Decline(RC.INVALID_AMOUNT)
         payment = self._new_payment(msg, request, {})
         info = self._postpaid_info(customer, payment.biller_ref)
         customer.paid_periods.update(b.period for b in bills)
@@ -213,7 +209,7 @@ class Teller:
         denomination, cents = divmod(amount, 100)
         denomination -= admin
         if cents or denomination not in DENOMINATIONS:
-            raise Decline("13")
+            raise Decline(RC.INVALID_AMOUNT)
         payment = self._new_payment(msg, request, {}, original)
         sale = compute_sale(meter, denomination, payment.biller_ref)
         info = self._prepaid_info(request.customer, meter, PrepaidSale(
@@ -225,7 +221,7 @@ class Teller:
     def _pay_nontaglis(self, msg: Message, request: ProductRequest, amount: int) -> Payment:
         registration = self._registration(request.customer)
         if amount != self._nontaglis_info(registration).total * 100:
-            raise Decline("13")
+            raise Decline(RC.INVALID_AMOUNT)
         payment = self._new_payment(msg, request, {})
         registration.paid = True
         payment.admin_fee = self.book.admin_fees.nontaglis * 100
@@ -242,7 +238,7 @@ class Teller:
 
     def _approve(self, payment: Payment, field48: str) -> Payment:
         approval = digest("approval", payment.biller_ref)[:6]
-        payment.result = {39: "00", 38: approval, 48: field48, 62: INFO_TEXT[payment.product]}
+        payment.result = {39: RC.APPROVED, 38: approval, 48: field48, 62: INFO_TEXT[payment.product]}
         self._remember(payment)
         return payment
 
@@ -256,27 +252,27 @@ class Teller:
     def _postpaid(self, idpel: str) -> PostpaidCustomer:
         customer = self.book.postpaid.get(idpel)
         if customer is None:
-            raise Decline("14")
+            raise Decline(RC.UNKNOWN_CUSTOMER)
         if customer.status == Status.BLOCKED:
-            raise Decline("77")
+            raise Decline(RC.CUSTOMER_BLOCKED)
         if customer.status == Status.NOT_AVAILABLE:
-            raise Decline("89")
+            raise Decline(RC.BILL_NOT_AVAILABLE)
         if not customer.unpaid:
-            raise Decline("88")
+            raise Decline(RC.ALREADY_PAID)
         return customer
 
     def _meter(self, customer: str) -> PrepaidMeter:
         meter = self.book.prepaid_by_customer(customer)
         if meter is None:
-            raise Decline("14")
+            raise Decline(RC.UNKNOWN_CUSTOMER)
         return meter
 
     def _registration(self, number: str) -> Registration:
         registration = self.book.registrations.get(number)
         if registration is None:
-            raise Decline("14")
+            raise Decline(RC.UNKNOWN_CUSTOMER)
         if registration.paid:
-            raise Decline("88")
+            raise Decline(RC.ALREADY_PAID)
         return registration
 
     # --- field 48 layouts ------------------------------------------------------------------------
@@ -299,19 +295,19 @@ class Teller:
 
     def _reversal(self, msg: Message, mti: str, decline: bool) -> Message:
         if msg[3] != PAYMENT:
-            raise Decline("12")
+            raise Decline(RC.INVALID_TRANSACTION)
         original_key = original_of(msg[90])
         payment = self._by_original.get(original_key)
         if payment is None:   # never arrived: remember, so a late original is not approved after all
             self._reversed_unseen.add(original_key)
-            raise Decline("25")
+            raise Decline(RC.ORIGINAL_NOT_FOUND)
         if payment.product == PREPAID:
-            raise Decline("12")
+            raise Decline(RC.INVALID_TRANSACTION)
         if not payment.approved:
-            raise Decline("25")
+            raise Decline(RC.ORIGINAL_NOT_FOUND)
         if payment.status != REVERSED:
             self._unpay(payment)
-        return self._reply(msg, mti, "00")
+        return self._reply(msg, mti, RC.APPROVED)
 
     def _unpay(self, payment: Payment) -> None:
         if payment.product == POSTPAID:
@@ -325,10 +321,10 @@ class Teller:
 
     def _advice(self, msg: Message, mti: str, decline: bool) -> Message:
         if msg[3] != PAYMENT:
-            raise Decline("12")
+            raise Decline(RC.INVALID_TRANSACTION)
         request = product_request(msg[48])
         if request.product != PREPAID:
-            raise Decline("12")
+            raise Decline(RC.INVALID_TRANSACTION)
         original_key = original_of(msg[90])
         payment = self._by_original.get(original_key) or self._by_rrn.get((original_key[0], msg[37]))
         if payment is None:   # the purchase never reached us: complete it now, as the original
@@ -341,12 +337,12 @@ class Teller:
         business_date = self.calendar.resolve(msg[15])
         theirs_net = signed_net(msg[97])
         if business_date is None or theirs_net is None:
-            raise Decline("30")
+            raise Decline(RC.FORMAT_ERROR)
         ours = self.totals(business_date)
         theirs = (int(msg[74]), int(msg[76]), int(msg[86]), int(msg[88]), theirs_net)
         mine = (ours.paid_count, ours.reversed_count, ours.paid_amount, ours.reversed_amount,
                 ours.paid_amount - ours.reversed_amount)
-        rc = "00" if theirs == mine else "95"
+        rc = RC.APPROVED if theirs == mine else RC.RECONCILIATION_DIFFERS
         log.info("reconciliation", business_date=business_date.isoformat(), rc=rc, ours=mine, theirs=theirs)
         return self._reply(msg, mti, rc, {
             15: msg[15], 74: f"{ours.paid_count:010d}", 76: f"{ours.reversed_count:010d}",
@@ -357,11 +353,12 @@ def product_request(field48: str) -> ProductRequest:
     try:
         return parse_request(field48)
     except UnknownProduct:
-        raise Decline("12") from None
+        raise Decline(RC.INVALID_TRANSACTION) from None
     except CodecError:
-        raise Decline("30") from None
+        raise Decline(RC.FORMAT_ERROR) from None
 
 
 def original_of(field90: str) -> tuple[str, str]:
-    """(STAN, field 7) of the original named in field 90: MTI 4 + STAN 6 + field 7 10 + ..."""
-    return field90[4:10], field90[10:20]
+    """(STAN, field 7) of the original named in field 90."""
+    original = parse_original(field90)
+    return original.stan, original.f7

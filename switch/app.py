@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -15,10 +16,12 @@ from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
 from switch.ledger import gauges
 from switch.ledger.calendar import BusinessCalendar
+from switch.ledger import keyring
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
 from switch.links.limits import Quiet, Shed
+from switch.links.one_connection import OneConnection
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalServer
@@ -48,8 +51,11 @@ def age_s(iso: str | None) -> float:
 
 
 class SwitchApp:
-    def __init__(self, config: Config, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, *, metrics: Metrics | None = None,
+                 key_notice: Callable[[str], None] | None = None) -> None:
         self.config = config
+        # what to do with "created master key file ..." and the like (default: a warning in the log)
+        self.key_notice = key_notice or (lambda line: log.warning("master_key", detail=line))
         self.node_id = config.switch.node_id or f"{socket.gethostname()}:{config.terminals.listen}"
         self.metrics: Metrics = metrics if metrics is not None else NullMetrics()
         self.db: Database | None = None
@@ -63,11 +69,14 @@ class SwitchApp:
         cfg = self.config
         self.db = open_database(cfg.switch.database)
         await self.db.open()
+        keyring.configure(self.db, cfg.switch.master_key_file, notify=self.key_notice)
+        await keyring.start(self.db)  # a missing or wrong master key file stops the start here
         calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
         stans = StanAllocator(self.db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
+        self.one_connection = OneConnection(self.db, self.node_id, links)
         router = Router(links, on_busy=self._bank_busy)
         self.svc = svc = Services(config=cfg, db=self.db, router=router, calendar=calendar,
                                   stans=stans, metrics=self.metrics, node_id=self.node_id)
@@ -134,6 +143,7 @@ class SwitchApp:
 
     async def _housekeeping(self) -> None:
         await admin.beat(self.db, self.node_id, self._started_at)
+        await self.one_connection.renew()
         await cutover.scheduled_cutover(self.svc)
 
     async def _refresh_gauges(self) -> None:
@@ -204,6 +214,7 @@ class SwitchApp:
         await self.terminals.close_all()
         for link in self.svc.router.links:
             await link.stop(sign_off=True)
+        await self.one_connection.release()
         if hasattr(self, "http"):
             await self.http.stop()
         await admin.stop_beating(self.db, self.node_id)

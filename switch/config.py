@@ -27,6 +27,7 @@ class SwitchSection:
     settlement_dir: str = "settlement"
     node_id: str = ""            # extra: names this node when several share a PostgreSQL database
     cutover_pause_s: float = 0.0  # extra: answer 90 for this long after a cutover (0 = never pause)
+    master_key_file: str | None = None  # extra: seals terminal keys (None: beside the database)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class BankConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     max_in_flight: int = 200      # extra: requests waiting on this bank; beyond, new ones fail over or 91
+    one_connection: bool = False  # extra: the bank takes one connection from all nodes (connect mode)
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,8 @@ _CUTOVER = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _DB_SCHEMES = ("sqlite:///", "postgresql://")
 
 
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+# the password runs to the last @ before the path (drivers split user:password@host there)
+_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)[^/\s]*@")
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('[^']*'|\S+)", re.IGNORECASE)
 DATABASE_FROM_ENV = "PPOB_DATABASE"
 
@@ -143,7 +146,8 @@ def database_origin(env: Mapping[str, str] | None = None) -> str:
 
 
 def load_config(path: str | None, *, env: Mapping[str, str] | None = None) -> Config:
-    """Reads the TOML file (PPOB_CONFIG overrides path, PPOB_DATABASE overrides switch.database).
+    """Reads the TOML file (PPOB_CONFIG overrides path, PPOB_DATABASE overrides switch.database,
+    PPOB_MASTER_KEY_FILE overrides switch.master_key_file).
     Raises ConfigError naming the key for an unknown key, a missing required key or a bad value."""
     env = os.environ if env is None else env
     path = env.get("PPOB_CONFIG") or path
@@ -163,7 +167,8 @@ def parse_config(data: dict, *, env: Mapping[str, str] | None = None) -> Config:
     """Validates an already-parsed TOML document."""
     env = os.environ if env is None else env
     _only_keys(data, "", ("switch", "terminals", "metrics", "banks", "products", "console"))
-    switch = _switch(_table(data, "switch"), env.get("PPOB_DATABASE") or None)
+    switch = _switch(_table(data, "switch"), env.get("PPOB_DATABASE") or None,
+                     env.get("PPOB_MASTER_KEY_FILE") or None)
     terminals = _terminals(_table(data, "terminals"))
     metrics = MetricsSection(**_section(_table(data, "metrics"), "metrics", _METRICS_KEYS))
     banks = _banks(data.get("banks"))
@@ -355,7 +360,7 @@ def _pair(values: dict, prefix: str, a: str, b: str) -> None:
 _SWITCH_KEYS: dict[str, Check] = {
     "institution_id": _institution_id, "database": _database, "timezone": _timezone,
     "cutover": _cutover, "settlement_dir": _nonempty, "node_id": _string,
-    "cutover_pause_s": _non_negative,
+    "cutover_pause_s": _non_negative, "master_key_file": _optional_path,
 }
 _TERMINAL_KEYS: dict[str, Check] = {
     "listen": _address, "idle_timeout_s": _positive, "stall_timeout_s": _positive,
@@ -377,15 +382,17 @@ _BANK_KEYS: dict[str, Check] = {
     "reversal_retry_s": _positive, "echo_interval_s": _positive, "echo_misses": _int_at_least(1),
     "reconnect_max_s": _positive, "priority": _int_at_least(0), "tls": _boolean,
     "tls_ca": _optional_path, "tls_cert": _optional_path, "tls_key": _optional_path,
-    "max_in_flight": _int_at_least(1),
+    "max_in_flight": _int_at_least(1), "one_connection": _boolean,
 }
 _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah, "admin_fee": _rupiah}
 
 
-def _switch(table: dict, database_override: str | None) -> SwitchSection:
+def _switch(table: dict, database_override: str | None, key_file_override: str | None = None) -> SwitchSection:
     if database_override is not None:   # checked under its own name: the file is not to blame
         _database(f"{DATABASE_FROM_ENV} (it replaces switch.database)", database_override)
         table = {**table, "database": database_override}
+    if key_file_override is not None:
+        table = {**table, "master_key_file": key_file_override}
     values = _section(table, "switch", _SWITCH_KEYS, required=("institution_id", "database"))
     return SwitchSection(**values)
 
@@ -414,6 +421,8 @@ def _bank(table: dict, prefix: str) -> BankConfig:
     values = _section(table, prefix, _BANK_KEYS, required=("id", "mode", "address", "products"))
     if values["mode"] == "connect" and split_address(values["address"])[1] == 0:
         raise _bad(f"{prefix}.address", f"port 0 cannot be connected to, got {_show(values['address'])}")
+    if values.get("one_connection") and values["mode"] != "connect":
+        raise _bad(f"{prefix}.one_connection", "only for mode = \"connect\" (a bank that calls in picks the node)")
     _bank_tls(values, prefix)
     return BankConfig(**values)
 

@@ -17,41 +17,26 @@ from switch.wire import (CodecError, ConnectionClosed, FrameReader, FramingError
 from switch.wire.field48 import (PREPAID, NontaglisInfo, PostpaidInfo, PrepaidInfo, ProductRequest,
                                  build_request, parse_response)
 
-from .journal import Entry, Journal
+from switch.wire.fields import original_data, parse_balances, transmission_time
 from switch.wire.receipt import ReceiptMeta, render_receipt
+from switch.wire.vocabulary import RC_MEANINGS as SWITCH_RC_MEANINGS
+from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode
+
+from .journal import Entry, Journal
 
 log = logging.getLogger("terminal_sim")
 WIB = ZoneInfo("Asia/Jakarta")
 
-INQUIRY, PAYMENT, BALANCE, STATUS = "380000", "500000", "310000", "390000"
-SIGN_ON, SIGN_OFF, ECHO = "001", "002", "301"
+INQUIRY, PAYMENT, BALANCE, STATUS = (ProcessingCode.INQUIRY, ProcessingCode.PAYMENT, ProcessingCode.BALANCE,
+                                     ProcessingCode.STATUS)
+SIGN_ON, SIGN_OFF, ECHO = NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF, NetworkCode.ECHO
 ZERO_AMOUNT = "0" * 12
-NO_INSTITUTION = "0" * 11   # a terminal has no acquiring institution id: field 90 carries zeros
 
 # Terminal-local outcomes: never sent by a switch (§7 codes are all digits), so never confused with one.
 RC_TIMEOUT, RC_BAD_MAC, RC_CONNECTION_LOST = "TO", "MC", "CL"
 
 RC_MEANINGS = {
-    "00": "Sukses / approved",
-    "05": "Ditolak / do not honour",
-    "12": "Transaksi tidak valid / invalid transaction",
-    "13": "Jumlah tidak sesuai / invalid amount",
-    "14": "IDPEL tidak dikenal / unknown customer",
-    "25": "Transaksi asal tidak ada / original not found",
-    "30": "Format salah / format error",
-    "51": "Saldo deposit kurang / insufficient deposit",
-    "58": "Terminal tidak diizinkan / not permitted to terminal",
-    "61": "Melebihi limit / amount over the limit",
-    "63": "MAC salah / security violation",
-    "68": "Bank tidak menjawab, transaksi dibatalkan / no response from bank, being reversed",
-    "77": "Pelanggan diblokir / customer blocked",
-    "88": "Tagihan sudah terbayar / bill already paid",
-    "89": "Tagihan bulan ini belum tersedia / current bill not yet available",
-    "90": "Cutover sedang berjalan, coba lagi / cutover in progress, try again",
-    "91": "Bank tidak tersedia / bank unavailable",
-    "94": "Transmisi ganda / duplicate transmission",
-    "95": "Rekonsiliasi berbeda / reconciliation totals differ",
-    "96": "Gangguan sistem / system malfunction",
+    **SWITCH_RC_MEANINGS,
     RC_TIMEOUT: "Tidak ada jawaban, cek status / no response in time, check status",
     RC_BAD_MAC: "MAC jawaban salah, cek status / response MAC invalid, check status",
     RC_CONNECTION_LOST: "Koneksi terputus, cek status / connection lost, check status",
@@ -130,16 +115,9 @@ class Declined(Exception):
 
 
 def parse_balance(f54: str) -> tuple[int, int] | None:
-    """Field 54 blocks (§4): account type 2, amount type 2, currency 3, C/D, 12 digits minor units."""
-    amounts: dict[str, int] = {}
-    for i in range(0, len(f54) - 19, 20):
-        block = f54[i:i + 20]
-        kind, sign_, digits = block[2:4], block[7], block[8:20]
-        if digits.isdigit() and sign_ in "CD":
-            amounts[kind] = (int(digits) if sign_ == "C" else -int(digits)) // 100
-    if "01" not in amounts or "02" not in amounts:
-        return None
-    return amounts["01"], amounts["02"]
+    """(ledger, available) in whole rupiah from field 54 (§4), or None."""
+    balances = parse_balances(f54)
+    return None if balances is None else (balances[0] // 100, balances[1] // 100)
 
 
 @dataclass
@@ -242,14 +220,14 @@ class TerminalClient:
 
     async def _network(self, code: str) -> Result:
         now = datetime.now(timezone.utc)
-        fields = {7: now.strftime("%m%d%H%M%S"), 11: self.journal.next_stan(self.terminal_id),
+        fields = {7: transmission_time(now), 11: self.journal.next_stan(self.terminal_id),
                   41: self.f41, 70: code}
-        return await self._exchange(Message("0800", fields), now)
+        return await self._exchange(Message(Mti.NETWORK, fields), now)
 
     # ---------------------------------------------------------------- financial (0200 / 0400)
 
     async def inquiry(self, product: str, customer: str) -> Result:
-        return await self._financial("0200", INQUIRY, ZERO_AMOUNT, _f48(product, customer))
+        return await self._financial(Mti.FINANCIAL, INQUIRY, ZERO_AMOUNT, _f48(product, customer))
 
     async def pay(self, product: str, customer: str, amount_rupiah: int | None = None,
                   inquiry: Result | None = None) -> Result:
@@ -268,10 +246,10 @@ class TerminalClient:
             amount_minor = (amount_rupiah + admin) * 100
         else:
             amount_minor = amount_rupiah * 100 if amount_rupiah is not None else quote.amount_minor
-        return await self._financial("0200", PAYMENT, f"{amount_minor:012d}", _f48(product, customer))
+        return await self._financial(Mti.FINANCIAL, PAYMENT, f"{amount_minor:012d}", _f48(product, customer))
 
     async def balance_inquiry(self) -> Result:
-        return await self._financial("0200", BALANCE, ZERO_AMOUNT, None)
+        return await self._financial(Mti.FINANCIAL, BALANCE, ZERO_AMOUNT, None)
 
     async def balance(self) -> tuple[int, int]:
         """(ledger, available) of the agent's deposit in whole rupiah; Declined when refused."""
@@ -284,7 +262,7 @@ class TerminalClient:
         """Ask the switch how a journaled payment ended (390000, field 90). A final answer settles the
         payment's journal entry, so a later offline reprint has the token / reference."""
         original = self._original(original_stan)
-        result = await self._financial("0200", STATUS, ZERO_AMOUNT, None, _f90(original))
+        result = await self._financial(Mti.FINANCIAL, STATUS, ZERO_AMOUNT, None, _f90(original))
         if result.error is None and result.rc != "68":
             self.journal.record_response(self.terminal_id, original.stan, original.f7, result.fields,
                                          result.rc, note="status")
@@ -294,7 +272,7 @@ class TerminalClient:
         """0400 for a journaled payment: same 3, 4 and 48 as the original, field 90 naming it."""
         original = self._original(original_stan)
         req = original.request
-        return await self._financial("0400", req[3], req[4], req.get(48), _f90(original))
+        return await self._financial(Mti.REVERSAL, req[3], req[4], req.get(48), _f90(original))
 
     def _original(self, stan: str) -> Entry:
         entry = self.journal.find(self.terminal_id, stan)
@@ -309,7 +287,7 @@ class TerminalClient:
             return refused
         now = datetime.now(timezone.utc)
         local = now.astimezone(WIB)
-        fields = {3: proc, 4: amount, 7: now.strftime("%m%d%H%M%S"),
+        fields = {3: proc, 4: amount, 7: transmission_time(now),
                   11: self.journal.next_stan(self.terminal_id), 12: local.strftime("%H%M%S"),
                   13: local.strftime("%m%d"), 18: self.channel, 41: self.f41, 42: self.f42, 49: "360"}
         if f48 is not None:
@@ -427,7 +405,7 @@ def _f48(product: str, customer: str) -> str:
 
 
 def _f90(original: Entry) -> str:
-    return "0200" + original.stan + original.f7 + NO_INSTITUTION + "0" * 11
+    return original_data(Mti.FINANCIAL, original.stan, original.f7)
 
 
 def _parse_info(msg: Message) -> ProductInfo | None:

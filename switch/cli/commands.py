@@ -175,6 +175,17 @@ async def _terminal_list(args: argparse.Namespace, db: Any) -> int:
     return 0
 
 
+async def keys_command(args: argparse.Namespace, db: Any) -> int:
+    from switch.ledger import operations
+    rotation = await operations.rotate_master_key(db, operator_of(args))
+    print(f"master key rotated: {rotation.old_key_id} -> {rotation.new_key_id};"
+          f" {rotation.terminals} terminal key(s) re-sealed; key file {rotation.path}")
+    if rotation.retired is not None:
+        print(f"the previous master key is kept in {rotation.retired} for restoring older backups;"
+              f" destroy it when they are gone. Other nodes: copy the new key file to each")
+    return 0
+
+
 async def handed_over(args: argparse.Namespace, db: Any) -> int:
     """cutover and settle run inside the running switch; this waits for its answer."""
     from switch.admin import AdminError, submit

@@ -37,10 +37,10 @@ def run_demo(keep: str | None = None) -> int:
             return 1
         return asyncio.run(demo(folder))
     with tempfile.TemporaryDirectory(prefix="ppob-demo-") as folder:
-        return asyncio.run(demo(Path(folder)))
+        return asyncio.run(demo(Path(folder), throwaway=True))
 
 
-KEPT = ("switch.db", "switch.db-wal", "switch.db-shm", "bank", "settlement")
+KEPT = ("switch.db", "switch.db-wal", "switch.db-shm", "switch.db.master-key", "bank", "settlement")
 
 
 def start_afresh(folder: Path) -> None:
@@ -54,7 +54,7 @@ def start_afresh(folder: Path) -> None:
             path.unlink()
 
 
-async def demo(folder: Path) -> int:
+async def demo(folder: Path, *, throwaway: bool = False) -> int:
     from bank_sim.book import Book
     from bank_sim.host import BankHost
     console = Console(highlight=False)
@@ -62,7 +62,9 @@ async def demo(folder: Path) -> int:
     book = Book.generate(seed=42, size=200)
     bank = BankHost(book, bank_id="BANKA", settlement_dir=folder / "bank")
     bank_port = await bank.listen("127.0.0.1", 0)
-    app = SwitchApp(demo_config(folder, bank_port), metrics=Metrics())
+    # a throw-away folder's master key dies with it: nothing worth saying about it
+    app = SwitchApp(demo_config(folder, bank_port), metrics=Metrics(),
+                    key_notice=(lambda line: None) if throwaway else None)
     ports = await app.start()
     try:
         key = await provision(app)

@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="first day, YYYY-MM-DD (inclusive)")
     audit.add_argument("--to", dest="date_to", type=date_arg, required=True, help="last day, YYYY-MM-DD (inclusive)")
     audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
+    keys = commands.add_parser("keys", help="the master key that seals terminal keys in the database")
+    keys_cmds = keys.add_subparsers(dest="keys_command", required=True, parser_class=Parser)
+    _with_config(keys_cmds.add_parser(
+        "rotate-master", help="re-seal every terminal key under a new master key (the file is replaced)",
+        description="Re-seal every terminal key under a new master key, in one transaction, and replace the"
+                    " master key file (switch.master_key_file, PPOB_MASTER_KEY_FILE, or beside the SQLite"
+                    " database). The previous key is kept as <file>.<key id>.retired for older backups."))
     return parser
 
 
@@ -247,6 +254,7 @@ def run_serve(config: Config) -> int:
 async def _serve(config: Config) -> int:
     from switch.app import SwitchApp
     from switch.ledger.storage import StorageError
+    from switch.ledger.vault import VaultError
     from switch.ops.metrics import Metrics
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -255,7 +263,7 @@ async def _serve(config: Config) -> int:
     app = SwitchApp(config, metrics=Metrics())
     try:
         await app.start()
-    except (OSError, StorageError) as exc:   # a port in use, a database that will not open
+    except (OSError, StorageError, VaultError) as exc:  # a port in use, a database or key file refused
         await _abandon(app)
         where = f" (the database named by {database_origin()})" if isinstance(exc, StorageError) else ""
         print(mask_credentials(f"ppob-switch: cannot start: {exc}{where}"), file=sys.stderr)
@@ -280,9 +288,17 @@ async def _abandon(app: Any) -> None:
 
 # ---- admin commands ------------------------------------------------------------------------------
 
+def say(line: str) -> None:
+    print(f"ppob-switch: {line}", file=sys.stderr)
+
+
 @asynccontextmanager
-async def database(config: Config) -> AsyncIterator[Any]:
+async def database(config: Config, *, check_keys: bool = False) -> AsyncIterator[Any]:
+    """The switch's database with its key ring; `check_keys` checks the master key file first (and
+    seals keys still in clear) — commands that touch terminal keys."""
+    from switch.ledger import keyring
     from switch.ledger.storage import StorageError, open_database
+    from switch.ledger.vault import VaultError
     db = open_database(config.switch.database)
     try:
         await db.open()
@@ -290,7 +306,12 @@ async def database(config: Config) -> AsyncIterator[Any]:
         raise CommandFailed(mask_credentials(f"database {config.switch.database} (from {database_origin()}):"
                                              f" {exc}"))
     try:
+        keyring.configure(db, config.switch.master_key_file, notify=say)
+        if check_keys:
+            await keyring.start(db)
         yield db
+    except VaultError as exc:
+        raise CommandFailed(str(exc))
     finally:
         await db.close()
 
@@ -301,7 +322,7 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
     if bank is not None and bank not in [b.id for b in config.banks]:
         raise UsageError(f"{args.command}: unknown bank {bank} (--bank; configured: "
                          f"{', '.join(b.id for b in config.banks) or 'none'})")
-    async with database(config) as db:
+    async with database(config, check_keys=args.command in ("terminal", "keys")) as db:
         if args.command == "agent":
             return await agent_command(args, db)
         if args.command == "terminal":
@@ -322,6 +343,9 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
         if args.command == "audit":
             from switch.cli.audit_report import audit_command
             return await audit_command(db, config, args)
+        if args.command == "keys":
+            from switch.cli.commands import keys_command
+            return await keys_command(args, db)
     raise CommandFailed(f"unknown command {args.command}")
 
 

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switch.ledger import users
+from switch.ledger import keyring, users
 from switch.ledger.storage import StorageError, open_database
 from switch.config import Config, split_address
 
@@ -111,6 +111,10 @@ def build_app(config: Config) -> Starlette:
         db = open_database(config.switch.database)
         await db.open()
         try:
+            # the same master key file as serve (switch.master_key_file / PPOB_MASTER_KEY_FILE)
+            keyring.configure(db, config.switch.master_key_file,
+                              notify=lambda line: log.warning("master_key", detail=line))
+            await keyring.start(db)
             session_secret = await db.unit(lambda tx: users.secret(tx, "console_session"))
             flash_secret = await db.unit(lambda tx: users.secret(tx, "console_flash"))
             app.state.console = Console(config, db, Gate(db, config.console, session_secret),

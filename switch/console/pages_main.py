@@ -93,9 +93,10 @@ async def dashboard(request: Request) -> Response:
         kinds = await reports.kind_counts(tx, today) if today else {}
         queue = await reports.pending_saf(tx)
         holds = await reports.outstanding_holds(tx)
-        return today, totals, kinds, queue, holds
+        waiting = await reports.topups_waiting(tx)
+        return today, totals, kinds, queue, holds, waiting
 
-    today, totals, kinds, queue, holds = await app.db.read(read)
+    today, totals, kinds, queue, holds, waiting = await app.db.read(read)
     metrics = await scrape(app.config.metrics.listen)
     banks = [b.id for b in app.config.banks]
     links = {bank: metrics.by("ppob_bank_link_up", "bank").get(bank) for bank in banks}
@@ -106,10 +107,11 @@ async def dashboard(request: Request) -> Response:
     requests = {}
     for sample in metrics.get("ppob_requests_total"):
         if sample.labels.get("interface") == "terminal":
-            key = (sample.labels.get("product", ""), sample.labels.get("bank", ""), sample.labels.get("rc", ""))
+            key = (sample.labels.get("mti", ""), sample.labels.get("product", ""), sample.labels.get("bank", ""),
+                   sample.labels.get("rc", ""))
             requests[key] = requests.get(key, 0) + int(sample.value)
     return render(request, "dashboard.html", {
-        "today": today, "totals": totals, "kinds": kinds, "links": links, "connections": connections,
+        "today": today, "totals": totals, "waiting": waiting, "kinds": kinds, "links": links, "connections": connections,
         "queue_depth": sorted(queue_depth.items()), "holds": holds, "metrics": metrics,
         "metric_saf": metrics.get("ppob_saf_pending"), "requests": sorted(requests.items()),
         "terminals_connected": metrics.total("ppob_terminals_connected"),

@@ -18,6 +18,7 @@ from switch.wire.receipt import ReceiptMeta, render_receipt
 from switch.wire.spec import HI, TI, Spec
 
 SAF_FIRST_MTI = {"reversal": "0400", "advice": "0220"}
+SAF_ANSWER_MTI = {"reversal": "0410", "advice": "0230"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,10 @@ def trail_views(trail: Trail) -> list[MessageView]:
     views = _txn_views(trail.txn, masker)
     for item in trail.queued:
         views.append(_saf_view(item, trail.queue_results.get(item.saf_id), masker))
+        answer = trail.queue_answers.get(item.saf_id)
+        if answer is not None:
+            views.append(message_view(f"bank {item.bank_id} → switch (answer to the {item.kind})",
+                                      SAF_ANSWER_MTI.get(item.kind, ""), answer, HI, masker))
     for other in trail.related:
         views.extend(_txn_views(other, masker))
     return views

@@ -3,21 +3,16 @@ from __future__ import annotations
 
 from switch.ledger import money
 from switch.services import Services
+from switch.wire.fields import balances_field
 
 from .common import check_fields, record
 from .context import GO, TxnContext
 
 
-def balance_block(amount_type: str, amount: int) -> str:
-    """Field 54 block: account type 00, amount type, currency 360, C/D, 12 digits (minor units)."""
-    sign = "C" if amount >= 0 else "D"
-    return f"00{amount_type}360{sign}{abs(amount):012d}"
-
-
 async def answer_balance(ctx: TxnContext, svc: Services) -> bool:
     ledger, available = await svc.db.read(lambda tx: money.balances(tx, ctx.terminal.agent_id))
     ctx.rc = "00"
-    ctx.extra[54] = balance_block("01", ledger) + balance_block("02", available)
+    ctx.extra[54] = balances_field(ledger, available)
     return GO
 
 

@@ -5,27 +5,22 @@ from __future__ import annotations
 import time
 
 from switch.ledger.states import TxnState
-from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
+from switch.links.bank_link import BankLink, BankTimeout, LinkDown
 from switch.services import Services
 from switch.wire import Message
 from switch.wire.field48 import PREPAID
+from switch.wire.fields import original_data, transmission_time
+from switch.wire.vocabulary import KNOWN_RC, Mti, ResponseCode
 
 from .context import TxnContext
 
 COPIED_TO_BANK = (3, 4, 12, 13, 18, 41, 42, 48, 49)
-KNOWN_RC = {"00", "05", "12", "13", "14", "25", "30", "51", "58", "61", "63", "68", "77", "88", "89",
-            "90", "91", "94", "95", "96"}
 
 
 def bank_request(ctx: TxnContext, svc: Services, stan: str, rrn: str | None = None) -> Message:
     fields = {n: ctx.request[n] for n in COPIED_TO_BANK if n in ctx.request}
     fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: rrn or ctx.rrn})
-    return Message("0200", fields)
-
-
-def original_data(mti: str, stan: str, f7: str, institution_id: str) -> str:
-    """Field 90: original MTI + STAN + field 7 + acquiring institution (11, zero-padded) + 11 zeros."""
-    return f"{mti}{stan}{f7}{institution_id.zfill(11)}{'0' * 11}"
+    return Message(Mti.FINANCIAL, fields)
 
 
 def repeat_message(original: Message, mti: str, stan: str, institution_id: str) -> Message:
@@ -40,13 +35,13 @@ def unanswered_follow_up(product: str | None) -> tuple[str, str, TxnState]:
     """(queue kind, first MTI, payment state) for a payment its bank did not answer: a prepaid
     purchase is advised, never reversed (as at PLN); anything else is reversed."""
     if product == PREPAID:
-        return "advice", "0220", TxnState.ADVISING
-    return "reversal", "0400", TxnState.REVERSING
+        return "advice", Mti.ADVICE, TxnState.ADVISING
+    return "reversal", Mti.REVERSAL, TxnState.REVERSING
 
 
 def terminal_rc(bank_rc: str | None) -> str:
     """A bank's code goes to the terminal as is when the contract knows it; anything else is 05."""
-    return bank_rc if bank_rc in KNOWN_RC else "05"
+    return bank_rc if bank_rc in KNOWN_RC else ResponseCode.DO_NOT_HONOUR
 
 
 async def ask(bank: BankLink, msg: Message, notes: dict | None = None) -> Message:

@@ -11,6 +11,8 @@ from switch.ledger.storage import Tx
 from switch.services import Services
 from switch.wire import CodecError, Message
 from switch.wire.field48 import PRODUCTS, parse_request
+from switch.wire.fields import settlement_date
+from switch.wire.vocabulary import Mti
 
 from .context import GO, STOP, TxnContext, request_hash
 
@@ -153,14 +155,14 @@ def answer_fields(request: dict[int, str], rrn: str | None, business_date: str, 
     if rrn:
         fields[37] = rrn
     if business_date:
-        fields[15] = business_date[5:7] + business_date[8:10]
+        fields[15] = settlement_date(business_date)
     fields[39] = rc
     return fields
 
 
 def build_response(ctx: TxnContext, rrn: str | None = None) -> Message:
     req = ctx.request
-    financial = req.mti in ("0200", "0400")
+    financial = req.mti in (Mti.FINANCIAL, Mti.REVERSAL)
     fields = answer_fields(req.fields, rrn or ctx.rrn, ctx.business_date if financial else "", ctx.rc or "96",
                            ctx.bad_fields)
     fields.update(ctx.extra)

@@ -51,6 +51,7 @@ class TxnContext:
     wake_bank: str | None = None        # a bank whose store-and-forward queue has new work
     final_state: TxnState = TxnState.DONE
     expected_states: tuple[TxnState, ...] = (TxnState.RECEIVED,)
+    at_bank: bool = False               # the payment may have reached the bank (written to its link)
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
     reason: str = ""                    # why the request was refused, for the operator's log line
@@ -113,6 +114,7 @@ async def abort(prepared: list[Participant], ctx: TxnContext, svc: Services) -> 
     """Nothing decided so far stands; the latest participant with an abort says what happens now
     (e.g. a payment whose hold is placed is treated as unanswered); without one it is a 96."""
     ctx.on_finish.clear()
+    ctx.extra.clear()  # nothing of what the flow had prepared (a quote, a token) goes with the outcome
     for step in reversed(prepared):
         if step.abort is not None:
             await step.abort(ctx, svc)

@@ -8,36 +8,32 @@ import structlog
 
 from switch.ledger import accounts
 from switch.ledger.accounts import Agent, Terminal
+from switch.ledger.vault import VaultError
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
 from switch.wire.salvage import salvage
+from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mti
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
 from .context import TxnContext, run_steps
 from .malformed import MalformedLog, Outcome, answerable, kind_of
+from .malfunction import fail, malfunction_response, sign_quietly
 
 log = structlog.get_logger("gateway")
 
 FLOWS = {
-    ("0200", "380000"): ("inquiry", inquiry.STEPS),
-    ("0200", "500000"): ("payment", payment.STEPS),
-    ("0200", "310000"): ("balance", balance.STEPS),
-    ("0200", "390000"): ("status", status.STEPS),
-    ("0400", "500000"): ("reversal", reversal.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),
+    (Mti.FINANCIAL, ProcessingCode.STATUS): ("status", status.STEPS),
+    (Mti.REVERSAL, ProcessingCode.PAYMENT): ("reversal", reversal.STEPS),
 }
 NETWORK_FIELDS = (7, 11, 41, 70)
 # answers that mean the terminal or the switch is wrong, not the customer's bill: logged at warning
 # with the reason, so an operator can act on them (a customer's 14 or 88 is routine)
 REFUSED = frozenset({"58", "63", "30", "94", "96"})
-
-
-def response_mti(mti: str) -> str | None:
-    """0200 → 0210, 0800 → 0810 …; None for a message that is itself a response or advice answer."""
-    if len(mti) == 4 and mti.isdigit() and mti[2] in "02468":
-        return mti[:2] + str(int(mti[2]) + 1) + mti[3]
-    return None
 
 
 class TerminalGateway:
@@ -50,6 +46,25 @@ class TerminalGateway:
             return await self._handle(session, raw)
 
     async def _handle(self, session: TerminalSession, raw: bytes) -> bytes | None:
+        """Whatever goes wrong inside, a request that can be answered is answered (96 at worst)."""
+        seen: dict[str, TxnContext] = {}
+        try:
+            return await self._serve(session, raw, seen)
+        except Exception:  # noqa: BLE001 - a bug or a storage fault must not leave the terminal waiting
+            log.exception("terminal_request_failed", peer=session.peer, terminal=session.terminal_id)
+            return self._malfunction(session, raw, seen.get("ctx"))
+
+    def _malfunction(self, session: TerminalSession, raw: bytes, ctx: TxnContext | None) -> bytes | None:
+        """96 echoing the request, MAC'd with the terminal's key when it is known by now."""
+        if ctx is None:
+            answer = self.refuse(session, raw, "96")
+        else:
+            answer = sign_quietly(malfunction_response(ctx), ctx.terminal.key)
+        if answer is None:
+            session.close()  # nothing the sender could match: do not leave it waiting
+        return answer
+
+    async def _serve(self, session: TerminalSession, raw: bytes, seen: dict[str, TxnContext]) -> bytes | None:
         started = time.monotonic()
         try:
             request = decode(raw, TI)
@@ -66,10 +81,15 @@ class TerminalGateway:
             return None
         log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
-        terminal, agent = await self._terminal(request.get(41))
+        try:
+            terminal, agent = await self._terminal(request.get(41))
+        except VaultError as exc:  # its key does not open: no key, no MAC; the log names why (no key)
+            log.error("terminal_key_unavailable", peer=session.peer, terminal=(request.get(41) or "").rstrip(),
+                      error=str(exc))
+            return self._unsigned(session, request, "96", started)
         if terminal is None:
             return self._unsigned(session, request, "58", started)
-        ctx = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
+        ctx = seen["ctx"] = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
             ctx.decline("30", reason=f"malformed message: {malformed}")
         elif not verify_decoded(request, raw, terminal.key):
@@ -106,7 +126,7 @@ class TerminalGateway:
 
     async def _dispatch(self, ctx: TxnContext) -> None:
         req = ctx.request
-        if req.mti == "0800":
+        if req.mti == Mti.NETWORK:
             return self._network(ctx)
         refusal = self._not_allowed(ctx)
         if refusal:
@@ -123,8 +143,13 @@ class TerminalGateway:
             ctx.decline("12")
             return
         ctx.kind, steps = flow
-        await run_steps(steps, ctx, self.svc)
-        await finish(ctx, self.svc)
+        await run_steps(steps, ctx, self.svc)  # a fault in a step is aborted there (96 way)
+        try:
+            await finish(ctx, self.svc)
+        except Exception:  # noqa: BLE001 - the outcome could not be stored: store the 96 way instead
+            log.exception("answer_not_stored", terminal=ctx.terminal_id, stan=req.get(11), kind=ctx.kind)
+            await fail(ctx, self.svc)
+            await finish(ctx, self.svc)  # if this fails too, a 'sent' payment is swept (recovery)
         if ctx.wake_bank:
             self.svc.saf_wake(ctx.wake_bank)
 
@@ -148,9 +173,9 @@ class TerminalGateway:
             ctx.decline("30", *missing, reason=f"field(s) {', '.join(map(str, missing))} missing")
             return
         code = req[70]
-        if code == "301":
+        if code == NetworkCode.ECHO:
             ctx.rc = "00"
-        elif code == "001":
+        elif code == NetworkCode.SIGN_ON:
             refusal = (f"terminal {ctx.terminal_id} is blocked" if ctx.terminal.blocked
                        else "" if ctx.agent is not None and not ctx.agent.blocked
                        else f"agent {ctx.terminal.agent_id} is blocked")
@@ -159,7 +184,7 @@ class TerminalGateway:
                 return
             session.sign_on(ctx.terminal.terminal_id, ctx.terminal.key)
             ctx.rc = "00"
-        elif code == "002":
+        elif code == NetworkCode.SIGN_OFF:
             session.signed_on = False
             ctx.rc = "00"
         else:
@@ -179,7 +204,7 @@ class TerminalGateway:
         return raw
 
     def _unsigned(self, session: TerminalSession, request: Message, rc: str, started: float) -> bytes | None:
-        """58 to an unknown terminal: no key, so no MAC."""
+        """58 to an unknown terminal (96 to one whose key does not open): no key, so no MAC."""
         fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
         response = Message(response_mti(request.mti), fields)

@@ -17,6 +17,7 @@ import structlog
 
 from switch.wire import TI, CodecError, Message
 from switch.wire.salvage import salvage
+from switch.wire.vocabulary import response_mti
 
 log = structlog.get_logger("gateway")
 
@@ -55,7 +56,7 @@ def answerable(raw: bytes) -> Message | None:
         return None
     if readable is None or 11 not in readable or 41 not in readable or not readable[41].strip():
         return None
-    if readable.mti[2] not in "02468":  # a response or an odd class: nothing to answer
+    if response_mti(readable.mti) is None:  # a response or an odd function: nothing to answer
         return None
     return readable
 

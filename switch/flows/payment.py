@@ -22,6 +22,7 @@ from .inquiry import bill_periods, check_served
 log = structlog.get_logger("flows.payment")
 
 PREPAID_MAX_DENOMINATION = 50_000_000 * 100  # minor units
+MALFUNCTION = "96"
 
 
 async def check_amount(ctx: TxnContext, svc: Services) -> bool:
@@ -62,6 +63,8 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
     limit = ctx.agent.daily_limit if ctx.agent else None
 
+    periods = quoted_periods(ctx)
+
     async def work(tx: Tx) -> Held:
         txn_id, rrn = ctx.txn_id, {}
         if ctx.unrecorded:  # the idempotency record, in the same unit as the hold
@@ -69,10 +72,15 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
             if earlier is not None:
                 return Held(None, earlier=earlier)
             rrn = {"rrn": rrn_of(txn_id)}
+        if periods and not await txns.claim_bills(tx, ctx.product, ctx.customer, periods, txn_id):
+            if rrn:
+                await txns.update_txn(tx, txn_id, **rrn)
+            return Held(txn_id, refused="88")  # paid, or being paid right now by another payment of them
         request = bank_request(ctx, svc, ctx.bank_stan, rrn_of(txn_id))
         try:
             await money.place_hold(tx, txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
+            await txns.unmark_paid(tx, txn_id)
             if rrn:
                 await txns.update_txn(tx, txn_id, **rrn)
             return Held(txn_id, refused=refused.rc)
@@ -101,23 +109,31 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
 
 @dataclass
 class Held:
-    """What the hold's unit did: the payment's txn id and the request for the bank; or the code the
-    deposit refused it with; or, for a repeat, the earlier transaction (nothing else was done)."""
+    """What the hold's unit did: the payment's txn id and the request for the bank; or the code it
+    was refused with; or, for a repeat, the earlier transaction (nothing else was done)."""
     txn_id: int | None
     request: Message | None = None
     refused: str | None = None
     earlier: txns.Txn | None = None
 
 
+def quoted_periods(ctx: TxnContext) -> list[str]:
+    """The bills of the inquiry this payment follows (none for prepaid or without an inquiry)."""
+    inquiry = ctx.log.get("inquiry")
+    return [] if ctx.product == PREPAID or inquiry is None else list(inquiry["periods"])
+
+
 async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
     tried = {ctx.bank.id}
     while True:
         try:
+            ctx.at_bank = True  # from here on only a reversal (advice) can tell what the bank did
             ctx.bank_response = await ask(ctx.bank, ctx.bank_request, ctx.log)
             return GO
         except LinkDown as down:
             if down.sent:  # it may have reached the bank: only a reversal can tell
                 return await no_answer(ctx, svc)
+            ctx.at_bank = False
         except BankTimeout:
             return await no_answer(ctx, svc)
         if not await fail_over(ctx, svc, tried):
@@ -139,7 +155,11 @@ async def fail_over(ctx: TxnContext, svc: Services, tried: set[str]) -> bool:
 
 
 def release(ctx: TxnContext, rc: str) -> bool:
-    ctx.on_finish.append(lambda tx: money.release_hold(tx, ctx.txn_id))
+    """The payment did not happen: the hold goes and the bills it took are free again."""
+    async def give_back(tx: Tx) -> None:
+        await money.release_hold(tx, ctx.txn_id)
+        await txns.unmark_paid(tx, ctx.txn_id)
+    ctx.on_finish.append(give_back)
     return ctx.decline(rc)
 
 
@@ -157,6 +177,22 @@ async def no_answer(ctx: TxnContext, svc: Services) -> bool:
     ctx.rc, ctx.wake_bank = "68", ctx.bank.id
     log.warning("bank_no_answer", bank=ctx.bank.id, rrn=ctx.rrn, product=ctx.product, queued=kind)
     return STOP
+
+
+async def abort_held(ctx: TxnContext, svc: Services) -> None:
+    """An unexpected fault once the hold is on disk (hold's abort; also when the outcome could not
+    be stored): 96 to the terminal. A payment that may have reached the bank and was not declined
+    there goes the unanswered way (reversal, or advice for prepaid); one never written to a bank
+    link, or declined, gives its hold and bills back."""
+    ctx.extra.clear()  # nothing of an approval (token, reference) goes out with a 96
+    ctx.response = None
+    declined = ctx.bank_response is not None and ctx.bank_response.get(39) != "00"
+    if ctx.at_bank and not declined:
+        await no_answer(ctx, svc)
+    else:
+        release(ctx, MALFUNCTION)
+        ctx.final_state = TxnState.DECLINED  # the hold is released; nothing reached the bank
+    ctx.rc, ctx.reason = MALFUNCTION, "an internal fault (see flow_failed / answer_not_stored)"
 
 
 async def outcome(ctx: TxnContext, svc: Services) -> bool:
@@ -188,4 +224,4 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
 # Once the hold is placed the bank may have the payment: a fault after it is treated as unanswered
 # (reversed or advised); before it nothing moved (96).
 STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record_with_first_unit, check_served,
-         check_amount, check_already_paid, Participant(hold, abort=no_answer), ask_bank, outcome]
+         check_amount, check_already_paid, Participant(hold, abort=abort_held), ask_bank, outcome]

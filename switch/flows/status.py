@@ -5,14 +5,10 @@ from __future__ import annotations
 from switch.ledger import txns
 from switch.ledger.states import GIVEN_BACK, PENDING, TxnState
 from switch.services import Services
+from switch.wire.fields import parse_original
 
 from .common import check_fields, record
 from .context import GO, TxnContext
-
-def parse_original(field90: str) -> tuple[str, str, str]:
-    """(MTI, STAN, field 7) of the original named in field 90."""
-    return field90[0:4], field90[4:10], field90[10:20]
-
 
 async def find_original(ctx: TxnContext, svc: Services) -> txns.Txn | None:
     mti, stan, f7 = parse_original(ctx.request[90])

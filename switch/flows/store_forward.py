@@ -20,15 +20,17 @@ import structlog
 from switch.ledger import money, txns
 from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
-from switch.links.bank_link import BankLink, BankTimeout, LinkDown, transmission_time
+from switch.links.bank_link import BankLink, BankTimeout, LinkDown
 from switch.services import Services
 from switch.wire import Message
+from switch.wire.fields import transmission_time
+from switch.wire.vocabulary import Mti
 
 from .recovery import NODE_DEAD_S, iso_ago, sweep_stranded, take_over_dead_nodes
 
 log = structlog.get_logger("store_forward")
 
-FIRST_MTI = {"reversal": "0400", "advice": "0220"}
+FIRST_MTI = {"reversal": Mti.REVERSAL, "advice": Mti.ADVICE}
 REPEAT_MTI = {"reversal": "0401", "advice": "0221"}
 ANSWER_MTI = {"0410": "reversal", "0230": "advice"}
 POLL_S = 1.0
@@ -129,8 +131,9 @@ class StoreAndForward:
         if before is None:
             return  # answered meanwhile, or another node took this attempt
         if before and before != node:
-            log.warning("saf_taken_over", bank=link.id, saf=item.saf_id, kind=item.kind, from_node=before,
-                        attempt=item.attempts + 1)
+            # the previous attempt was another node's (nodes share the queue; a dead node's pass on)
+            log.info("saf_lease_from_other_node", bank=link.id, saf=item.saf_id, kind=item.kind,
+                     previous=before, attempt=item.attempts + 1)
         message = attempt_message(item)
         try:
             # wait no longer than the retry interval: the repeat is due then; an answer to this
@@ -188,7 +191,7 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
     """0410 00/25: the money comes back (a hold is released, a debit credited back). Any other code:
     the payment stands at the bank, so it stands here too, and operations are told."""
     rc = answer.get(39, "")
-    if not await txns.finish_saf(tx, item.saf_id, rc):
+    if not await txns.finish_saf(tx, item.saf_id, rc, answer.fields):
         return False
     original = await txns.get_txn(tx, item.txn_id)
     if rc in ("00", "25"):
@@ -227,7 +230,7 @@ async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool:
     """0230 00 completes the prepaid purchase (debit, token kept for the status request); any other
     code releases the hold."""
     rc = answer.get(39, "")
-    if not await txns.finish_saf(tx, item.saf_id, rc):
+    if not await txns.finish_saf(tx, item.saf_id, rc, answer.fields):
         return False
     original = await txns.get_txn(tx, item.txn_id)
     if original.state != TxnState.ADVISING:

@@ -5,9 +5,9 @@ An agent's deposit account (`agent:<ID>`) is opened empty with the agent; money 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 
+from . import keyring
 from .money import agent_account, ensure_account
 from .storage import Tx, utc_now
 
@@ -47,9 +47,18 @@ def _agent(row) -> Agent:
     return Agent(row["agent_id"], row["name"], row["daily_limit"], bool(row["blocked"]), row["created_at"])
 
 
-def _terminal(row) -> Terminal:
-    return Terminal(row["terminal_id"], row["agent_id"], bytes.fromhex(row["mac_key"]),
-                    bool(row["blocked"]), row["created_at"])
+async def _terminal(tx: Tx, row) -> Terminal:
+    """A terminal row with its key opened (keys are stored sealed: switch/ledger/keyring.py)."""
+    key = await keyring.open_key(tx, row["terminal_id"], row["mac_key"])
+    return Terminal(row["terminal_id"], row["agent_id"], key, bool(row["blocked"]), row["created_at"])
+
+
+async def _new_key(tx: Tx, key_hex: str | None) -> bytes:
+    if key_hex is None:
+        return (await keyring.vault_for(tx)).generate_terminal_key()
+    if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
+        raise ValueError("terminal key must be 32 hex characters (16 bytes)")
+    return bytes.fromhex(key_hex)
 
 
 async def add_agent(tx: Tx, agent_id: str, name: str, daily_limit: int | None) -> None:
@@ -78,7 +87,7 @@ async def get_terminal_and_agent(tx: Tx, terminal_id: str) -> tuple[Terminal | N
         return None, None
     agent = None if row["agent_name"] is None else Agent(
         row["agent_id"], row["agent_name"], row["daily_limit"], bool(row["agent_blocked"]), row["agent_created_at"])
-    return _terminal(row), agent
+    return await _terminal(tx, row), agent
 
 
 async def get_agent(tx: Tx, agent_id: str) -> Agent | None:
@@ -106,35 +115,33 @@ async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | N
     """Registers a terminal of `agent_id`; returns its MAC key as 32 upper-case hex characters
     (`key_hex` in either case, or a fresh random key when None)."""
     _check_id("terminal", terminal_id, 8)
-    key_hex = _new_key(key_hex)
+    if key_hex is not None and (not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex)):
+        raise ValueError("terminal key must be 32 hex characters (16 bytes)")
     if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
         raise ValueError(f"unknown agent {agent_id}")
+    if await tx.fetchval("SELECT 1 FROM terminals WHERE terminal_id = ?", terminal_id) is not None:
+        raise ValueError(f"terminal {terminal_id} already exists")
+    key = await _new_key(tx, key_hex)
     added = await tx.execute(
         "INSERT INTO terminals (terminal_id, agent_id, mac_key, blocked, created_at) VALUES (?, ?, ?, 0, ?)"
         " ON CONFLICT (terminal_id) DO NOTHING",
-        terminal_id, agent_id, key_hex, utc_now())
+        terminal_id, agent_id, await keyring.seal(tx, terminal_id, key), utc_now())
     if added == 0:
         raise ValueError(f"terminal {terminal_id} already exists")
-    return key_hex
+    return key.hex().upper()
 
 
-async def rekey_terminal(tx: Tx, terminal_id: str, key_hex: str | None) -> str:
-    """Gives a terminal a new MAC key (`key_hex`, or a fresh random one when None) and returns it as
-    32 upper-case hex characters. The old key is refused from the next message on: the gateway reads
-    the terminal's key for every message."""
-    key_hex = _new_key(key_hex)
-    changed = await tx.execute("UPDATE terminals SET mac_key = ? WHERE terminal_id = ?", key_hex, terminal_id)
-    if changed == 0:
-        raise ValueError(f"unknown terminal {terminal_id}")
-    return key_hex
-
-
-def _new_key(key_hex: str | None) -> str:
-    if key_hex is None:
-        key_hex = secrets.token_bytes(16).hex()
-    if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
+async def rekey_terminal(tx: Tx, terminal_id: str, key_hex: str | None = None) -> str:
+    """Gives a terminal a new MAC key (`key_hex`, or a fresh one from the vault); returns it as 32
+    upper-case hex characters for the operator to load into the terminal. The old key stops at once."""
+    if key_hex is not None and (not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex)):
         raise ValueError("terminal key must be 32 hex characters (16 bytes)")
-    return key_hex.upper()
+    if await tx.fetchval("SELECT 1 FROM terminals WHERE terminal_id = ?", terminal_id) is None:
+        raise ValueError(f"unknown terminal {terminal_id}")
+    key = await _new_key(tx, key_hex)
+    await tx.execute("UPDATE terminals SET mac_key = ? WHERE terminal_id = ?",
+                     await keyring.seal(tx, terminal_id, key), terminal_id)
+    return key.hex().upper()
 
 
 def key_check(key_hex: str) -> str:
@@ -147,7 +154,7 @@ def key_check(key_hex: str) -> str:
 
 async def get_terminal(tx: Tx, terminal_id: str) -> Terminal | None:
     row = await tx.fetchone("SELECT * FROM terminals WHERE terminal_id = ?", terminal_id)
-    return None if row is None else _terminal(row)
+    return None if row is None else await _terminal(tx, row)
 
 
 async def list_terminals(tx: Tx, agent_id: str | None = None) -> list[Terminal]:
@@ -155,7 +162,7 @@ async def list_terminals(tx: Tx, agent_id: str | None = None) -> list[Terminal]:
         rows = await tx.fetchall("SELECT * FROM terminals ORDER BY terminal_id")
     else:
         rows = await tx.fetchall("SELECT * FROM terminals WHERE agent_id = ? ORDER BY terminal_id", agent_id)
-    return [_terminal(row) for row in rows]
+    return [await _terminal(tx, row) for row in rows]
 
 
 async def set_terminal_blocked(tx: Tx, terminal_id: str, blocked: bool) -> None:

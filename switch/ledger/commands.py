@@ -16,10 +16,10 @@ class AdminError(Exception):
 
 
 async def beat(tx: Tx, node_id: str, started_at: str) -> None:
-    changed = await tx.execute("UPDATE nodes SET heartbeat_at = ? WHERE node_id = ?", now_iso(), node_id)
-    if not changed:
-        await tx.execute("INSERT INTO nodes (node_id, heartbeat_at, started_at) VALUES (?,?,?)",
-                         node_id, now_iso(), started_at)
+    # one upsert: an update-then-insert could lose a race to a second process with the same node id
+    await tx.execute("INSERT INTO nodes (node_id, heartbeat_at, started_at) VALUES (?,?,?)"
+                     " ON CONFLICT (node_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                     node_id, now_iso(), started_at)
 
 
 async def nodes_alive_since(tx: Tx, since: str) -> list[str]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import accounts, audit, money
+from . import accounts, audit, keyring, money
 from .audit import AuditAction
 from .storage import Database, Tx
+from .vault import VaultError
 
 
 @dataclass(frozen=True)
@@ -82,12 +83,16 @@ async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex:
     """Gives a terminal a new MAC key (returned once, for the operator to load); the audit record
     names the old and the new key only by their check values."""
     async def work(tx: Tx) -> str:
-        terminal = await accounts.get_terminal(tx, terminal_id)
+        try:
+            terminal = await accounts.get_terminal(tx, terminal_id)
+            old_check = None if terminal is None else accounts.key_check(terminal.key_hex)
+        except VaultError:  # a key that no longer opens is exactly what a rekey replaces
+            terminal, old_check = True, "unreadable"
         if terminal is None:
             raise ValueError(f"terminal {terminal_id}: no such terminal")
         key = await accounts.rekey_terminal(tx, terminal_id, key_hex)
         await _record(tx, who, AuditAction.TERMINAL_REKEY, terminal_id,
-                      {"key_check": accounts.key_check(terminal.key_hex)}, {"key_check": accounts.key_check(key)})
+                      {"key_check": old_check}, {"key_check": accounts.key_check(key)})
         return key
     return await db.unit(work)
 
@@ -103,11 +108,19 @@ async def set_terminal_blocked(db: Database, who: Operator, terminal_id: str, bl
     await db.unit(work)
 
 
+async def rotate_master_key(db: Database, who: Operator) -> keyring.Rotation:
+    """Re-seals every terminal key under a new master key; the record commits with the re-sealing."""
+    async def audit_it(tx: Tx, done: keyring.Rotation) -> None:
+        await _record(tx, who, AuditAction.MASTER_KEY_ROTATE, "master key", {"master_key_id": done.old_key_id},
+                      {"master_key_id": done.new_key_id, "terminals": done.terminals})
+    return await keyring.rotate_master(db, audit_it)
+
+
 async def record(db: Database, who: Operator, action: AuditAction, subject: str,
                  before: dict | None, after: dict | None) -> None:
     """An audit record on its own (for changes made elsewhere, e.g. inside the running switch)."""
     await db.unit(lambda tx: _record(tx, who, action, subject, before, after))
 
 
-__all__ = ["Operator", "Topup", "add_agent", "add_terminal", "record", "rekey_terminal", "set_agent_blocked",
-           "set_terminal_blocked", "topup"]
+__all__ = ["Operator", "Topup", "add_agent", "add_terminal", "record", "rekey_terminal", "rotate_master_key",
+           "set_agent_blocked", "set_terminal_blocked", "topup"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .storage import Tx
-from .txns import SafItem, Txn, _saf, now_iso
+from .txns import SafItem, Txn, _saf, fields_from_json, now_iso
 
 SEARCH_LIMIT = 200
 
@@ -52,6 +52,7 @@ class Trail:
     related: list[Txn]          # the original of a reversal, or the terminal's reversals of this payment
     queued: list[SafItem]       # reversals / advices the switch sent (or sends) to the bank
     queue_results: dict[int, str | None]
+    queue_answers: dict[int, dict[int, str]]   # the bank's 0410 / 0230 to each, when it came
 
 
 async def trail(tx: Tx, txn_id: int) -> Trail | None:
@@ -65,8 +66,14 @@ async def trail(tx: Tx, txn_id: int) -> Trail | None:
                              " AND txn_id <> ? ORDER BY txn_id", *ids, *ids, txn.txn_id)
     related = [Txn.from_row(row) for row in rows]
     saf_rows = await tx.fetchall(f"SELECT * FROM saf WHERE txn_id IN ({marks}) ORDER BY saf_id", *ids)
+    answers: dict[int, dict[int, str]] = {}
+    if saf_rows:
+        saf_marks = ",".join("?" * len(saf_rows))
+        for row in await tx.fetchall(f"SELECT saf_id, message FROM saf_answers WHERE saf_id IN ({saf_marks})",
+                                     *(r["saf_id"] for r in saf_rows)):
+            answers[row["saf_id"]] = fields_from_json(row["message"]) or {}
     return Trail(txn, related, [_saf(row) for row in saf_rows],
-                 {row["saf_id"]: row["result_rc"] for row in saf_rows})
+                 {row["saf_id"]: row["result_rc"] for row in saf_rows}, answers)
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,13 @@ async def holds_of(tx: Tx, agent_id: str) -> list[dict[str, Any]]:
 async def outstanding_holds(tx: Tx) -> tuple[int, int]:
     row = await tx.fetchone("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
                             " FROM holds WHERE state = 'held'")
+    return int(row["n"]), int(row["total"])
+
+
+async def topups_waiting(tx: Tx) -> tuple[int, int]:
+    """Top-ups entered but not yet approved: how many and their sum (minor units)."""
+    row = await tx.fetchone("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
+                            " FROM topup_requests WHERE state = 'pending'")
     return int(row["n"]), int(row["total"])
 
 

@@ -163,12 +163,16 @@ async def set_state_if(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, s
 
 async def save_inquiry(tx: Tx, product: str, customer: str, txn_id: int, bank_id: str, amount: int,
                        periods: list[str], field48: str) -> None:
-    now = now_iso()
-    await tx.execute("DELETE FROM last_inquiry WHERE product = ? AND customer = ?", product, customer)
+    """Remembers the customer's latest inquiry. One upsert (never delete-then-insert, which loses a
+    race between two concurrent inquiries on PostgreSQL); a later inquiry is never replaced by an
+    earlier one that finished after it."""
     await tx.execute(
         "INSERT INTO last_inquiry (product, customer, txn_id, bank_id, amount, periods, field48, created_at)"
-        " VALUES (?,?,?,?,?,?,?,?)", product, customer, txn_id, bank_id, amount, ",".join(periods),
-        field48, now)
+        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (product, customer) DO UPDATE SET txn_id = excluded.txn_id,"
+        " bank_id = excluded.bank_id, amount = excluded.amount, periods = excluded.periods,"
+        " field48 = excluded.field48, created_at = excluded.created_at"
+        " WHERE last_inquiry.txn_id <= excluded.txn_id",
+        product, customer, txn_id, bank_id, amount, ",".join(periods) if periods else None, field48, now_iso())
 
 
 async def last_inquiry(tx: Tx, product: str, customer: str) -> dict | None:
@@ -177,7 +181,8 @@ async def last_inquiry(tx: Tx, product: str, customer: str) -> dict | None:
     if row is None:
         return None
     result = dict(row)
-    result["periods"] = [p for p in (row["periods"] or "").split(",") if p] if row["periods"] else []
+    # NULL: no bills (prepaid); '' is the one "bill" of a non-taglis registration (period '')
+    result["periods"] = [] if row["periods"] is None else row["periods"].split(",")
     return result
 
 
@@ -195,6 +200,18 @@ async def mark_paid(tx: Tx, product: str, customer: str, periods: list[str], txn
     for period in periods:
         await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
                          " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+
+
+async def claim_bills(tx: Tx, product: str, customer: str, periods: list[str], txn_id: int) -> int:
+    """Marks the bills a payment is about to pay as taken by it, before the bank is asked, so that
+    concurrent payments of the same bills cannot all reach the bank; returns how many it took (0:
+    every one is paid or being paid by another payment). A payment that does not happen gives them
+    back with unmark_paid."""
+    taken = 0
+    for period in periods:
+        taken += await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
+                                  " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+    return taken
 
 
 async def unmark_paid(tx: Tx, txn_id: int) -> None:
@@ -251,13 +268,18 @@ async def claim_saf(tx: Tx, item: SafItem, next_at: str, node_id: str = "") -> s
     return before or ""
 
 
-async def finish_saf(tx: Tx, saf_id: int, rc: str) -> bool:
+async def finish_saf(tx: Tx, saf_id: int, rc: str, answer: dict[int, str] | None = None) -> bool:
     """Marks an item answered; False when it was answered already (an answer to an earlier attempt,
-    another node), so an outcome is applied once however many answers come."""
+    another node), so an outcome is applied once however many answers come. The answer's fields are
+    kept (MACs redacted) for the back office's message trail."""
     count = await tx.execute("UPDATE saf SET state = 'done', result_rc = ?, updated_at = ?"
                              " WHERE saf_id = ? AND state = 'pending'", rc, now_iso(), saf_id)
     if count == 1:
         await tx.execute("DELETE FROM saf_leases WHERE saf_id = ?", saf_id)
+        if answer is not None:
+            kept = {n: ("[redacted]" if n in (64, 128) else v) for n, v in answer.items()}
+            await tx.execute("INSERT INTO saf_answers (saf_id, message, created_at) VALUES (?, ?, ?)"
+                             " ON CONFLICT (saf_id) DO NOTHING", saf_id, fields_json(kept), now_iso())
     return count == 1
 
 

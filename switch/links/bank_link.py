@@ -18,12 +18,16 @@ from switch.config import BankConfig
 from switch.wire import (HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode,
                          encode, frame)
 
+from switch.wire.fields import transmission_time
+from switch.wire.vocabulary import Mti, NetworkCode
+
 from .mux import Mux
 
 log = structlog.get_logger("bank_link")
 
 StanSource = Callable[[], Awaitable[str]]
-NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER = "001", "002", "301", "201"
+NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER = (
+    NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF, NetworkCode.ECHO, NetworkCode.CUTOVER)
 
 
 class LinkDown(Exception):
@@ -37,11 +41,6 @@ class LinkDown(Exception):
 
 class BankTimeout(Exception):
     """The bank did not answer within its timeout."""
-
-
-def transmission_time(now: float | None = None) -> str:
-    """Field 7: MMDDhhmmss in UTC."""
-    return time.strftime("%m%d%H%M%S", time.gmtime(now))
 
 
 @dataclass(eq=False)
@@ -92,6 +91,7 @@ class BankLink:
         self.on_exchange: list[Callable[["BankLink", Message, Message | None, float], None]] = []
         self.last_echo_ok: float = 0.0
         self.listen_port: int | None = None
+        self.may_connect: Callable[[], Awaitable[bool]] | None = None  # one_connection: the node's turn
 
     # ---- state -------------------------------------------------------------------------------
     @property
@@ -159,6 +159,8 @@ class BankLink:
         backoff = 1.0
         while not self._stopping:
             try:
+                if self.may_connect is not None and not await self.may_connect():
+                    raise OSError("another node holds this bank's one connection")
                 reader, writer = await asyncio.open_connection(host, port, ssl=self._client_tls())
             except OSError as exc:
                 log.warning("bank_connect_failed", bank=self.id, address=self.cfg.address,
@@ -235,7 +237,7 @@ class BankLink:
         """The bank's own network management: echo, sign-on, sign-off. Anything else is refused (12)."""
         response = Message(msg.response_mti,
                            {n: v for n, v in msg.fields.items() if n in (3, 4, 7, 11, 15, 32, 37, 41, 42, 70, 90)})
-        if msg.mti == "0800" and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
+        if msg.mti == Mti.NETWORK and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
             response[39] = "00"
             if msg.get(70) == NETWORK_SIGN_OFF and channel.signed_on:
                 channel.signed_on, channel.closing = False, "the bank signed off"
@@ -276,7 +278,7 @@ class BankLink:
     # ---- network management ------------------------------------------------------------------
     async def _network(self, channel: BankChannel, code: str, extra: dict[int, str] | None = None,
                        timeout: float | None = None) -> Message:
-        msg = Message("0800", {7: transmission_time(), 11: await self._next_stan(), 70: code,
+        msg = Message(Mti.NETWORK, {7: transmission_time(), 11: await self._next_stan(), 70: code,
                                **(extra or {})})
         return await self._send_on(channel, msg, timeout or self.cfg.timeout_s)
 

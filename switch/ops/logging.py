@@ -16,7 +16,7 @@ import structlog
 from switch.config import mask_credentials
 
 # Keys whose values are secrets (field 64/128 are MACs; "key"/"mac_key" terminal keys).
-SECRET_KEYS = frozenset({"key", "mac_key", "mac", "64", "128", "password"})
+SECRET_KEYS = frozenset({"key", "mac_key", "mac", "64", "128", "password", "master_key"})
 CUSTOMER_KEYS = frozenset({"customer"})
 REDACTED = "[redacted]"
 

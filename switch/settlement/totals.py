@@ -8,9 +8,11 @@ from enum import StrEnum
 
 import structlog
 
-from switch.links.bank_link import BankTimeout, LinkDown, transmission_time
+from switch.links.bank_link import BankTimeout, LinkDown
 from switch.services import Services
 from switch.wire import Message
+from switch.wire.fields import settlement_date, transmission_time
+from switch.wire.vocabulary import Mti
 
 from .files import Control, net_field
 
@@ -26,9 +28,8 @@ class SettlementState(StrEnum):
 
 
 def totals_message(control: Control, stan: str, institution_id: str, f7: str) -> Message:
-    day = control.business_date
-    return Message("0500", {
-        7: f7, 11: stan, 15: day[5:7] + day[8:10], 32: institution_id,
+    return Message(Mti.RECONCILIATION, {
+        7: f7, 11: stan, 15: settlement_date(control.business_date), 32: institution_id,
         74: f"{control.paid_count:010d}", 76: f"{control.reversed_count:010d}",
         86: f"{control.paid_amount:016d}", 88: f"{control.reversed_amount:016d}",
         97: net_field(control.paid_amount, control.reversed_amount)})

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# request MTI -> response MTI
-RESPONSE_MTI = {"0200": "0210", "0220": "0230", "0221": "0230", "0400": "0410", "0401": "0410",
-                "0500": "0510", "0800": "0810"}
+from .vocabulary import RESPONSE_MTI  # request MTI -> response MTI
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Payments per second for 1, 2 and 3 `ppob-switch serve` nodes on one PostgreSQL database, side by
 side, with the CPU each payment costs: in the switch nodes, in PostgreSQL (the backends serving this
 database) and in this process (terminals and the bank). Terminals connect to the nodes round-robin
-(or through HAProxy with --haproxy), each keeping --depth payments in flight for --seconds after a
+(or through HAProxy with --haproxy), each of its own agent, keeping --depth payments in flight for --seconds after a
 warm-up. Prints a table; asserts nothing. On a 2-core machine the total does not scale with nodes
 (they share the cores with PostgreSQL and the load); the CPU columns show what a payment costs.
 
@@ -27,7 +27,6 @@ from tests.support.nodes import HAPROXY, Cluster, Haproxy, fresh_postgres, provi
 from tests.support.peers import ScriptedBank  # noqa: E402
 from tests.support.processes import signed_on  # noqa: E402
 
-AGENT = "AGT000000000001"
 TOKEN = 20_000_00
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -83,7 +82,8 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> Figure
     peer.received = _Discard()  # the bank keeps nothing: a long run must not grow memory
     terminal_ids = [f"T{n:07d}" for n in range(1, args.terminals + 1)]
     async with fresh_postgres("ppob_bench_nodes") as database:
-        await provision(database, {AGENT: 10**15}, {t: AGENT for t in terminal_ids})
+        agents = {t: f"AGT{n:012d}" for n, t in enumerate(terminal_ids, 1)}  # one shop per terminal
+        await provision(database, {a: 100_000_000_000 for a in agents.values()}, agents)
         cluster = Cluster(database, workdir, [{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{port}",
                                                "products": ["PLNPRA", "PLNPST", "PLNNTL"], "timeout_s": 20,
                                                "reversal_retry_s": 30, "echo_interval_s": 30}], count=count)
@@ -94,7 +94,7 @@ async def measure(count: int, args: argparse.Namespace, workdir: Path) -> Figure
             if lb is not None:
                 lb.nodes = cluster.nodes
                 ports = itertools.repeat(await lb.start())
-            terminals = [await signed_on(next(ports), t, AGENT, timeout=60) for t in terminal_ids]
+            terminals = [await signed_on(next(ports), t, agents[t], timeout=60) for t in terminal_ids]
             done = [0]
             stop_at = [time.monotonic() + args.warmup]
 
@@ -143,7 +143,8 @@ async def main(argv: list[str] | None = None) -> int:
         print("bench_nodes: --haproxy needs Debian's haproxy (apt-get install -y haproxy)", file=sys.stderr)
         return 2
     print(f"{os.cpu_count()} CPUs, {args.terminals} terminals x {args.depth} in flight, {args.seconds:g} s each,"
-          f" {'through HAProxy' if args.haproxy else 'round-robin to the nodes'}; PLNPRA payments, bank answers at once")
+          f" {'through HAProxy' if args.haproxy else 'round-robin to the nodes'};"
+          " PLNPRA payments, bank answers at once")
     print(HEADER, flush=True)
     for count in counts:
         with tempfile.TemporaryDirectory(prefix="bench-nodes-") as folder:

@@ -146,14 +146,15 @@ class NodeDeath:
         codes = Counter(a.get(39) for t in terminals for a in t.answers.values() if a.mti == "0210")
         adopted = sum(Cluster.tail(node, 10**8).count("dead_node_txn_taken_over")
                       for node in cluster.nodes if node.name != self.victim)
-        leases = sum(Cluster.tail(node, 10**8).count("saf_taken_over")
+        leases = sum(Cluster.tail(node, 10**8).count("saf_lease_from_other_node")
                      for node in cluster.nodes if node.name != self.victim)
         return {"payments": sum(1 for t in terminals for f in t.requests.values() if 90 not in f),
                 "codes": dict(sorted(codes.items())), "victim": self.victim,
                 "retransmissions": sum(t.retransmissions for t in terminals),
                 "pending_at_kill": len(self.pending_at_kill), "adopted_txns": adopted, "leases_taken": leases,
                 "max_takeover_s": round(max(delays), 2) if delays else None,
-                "bank": {s: sum(1 for x in bank.book.values() if x.state == s) for s in ("approved", "declined", "reversed")},
+                "bank": {s: sum(1 for x in bank.book.values() if x.state == s)
+                         for s in ("approved", "declined", "reversed")},
                 "problems": problems, "late": late}
 
 
@@ -178,7 +179,8 @@ def report(n: int, total: int, result: dict) -> str:
             f" killed {result['victim']}, {result['retransmissions']} retransmissions,"
             f" {result['pending_at_kill']} reversals/advices pending at the kill, next attempt after"
             f" {result['max_takeover_s']} s at most (bound {2 * RETRY_S:g} s), {result['adopted_txns']}"
-            f" transactions adopted, {result['leases_taken']} leases taken over, bank {result['bank']}, {checks}")
+            f" transactions adopted, {result['leases_taken']} attempts following another node's lease,"
+            f" bank {result['bank']}, {checks}")
 
 
 async def main(argv: list[str] | None = None) -> int:

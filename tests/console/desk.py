@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,7 @@ class Desk:
     terminal_port: int
     customers: dict[str, str]
     receipts: dict[str, str] = field(default_factory=dict)   # customer -> the struk ppob-terminal printed
+    bank: Any = None                                         # the bank simulator's process
 
     def switch(self, *args: str, stdin: str | None = None):
         return run("ppob-switch", *args, "--config", str(self.config), cwd=self.folder, stdin=stdin)
@@ -79,7 +81,8 @@ def desk(tmp_path_factory):
         database="sqlite:///switch.db", terminal_listen=f"127.0.0.1:{terminal_port}",
         metrics_listen=f"127.0.0.1:{metrics_port}", products=SHARES, switch={"settlement_dir": str(folder / "settle")},
         banks=[{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{bank_port}",
-                "products": ["PLNPST", "PLNPRA", "PLNNTL"], "timeout_s": 10, "reconnect_max_s": 1}],
+                "products": ["PLNPST", "PLNPRA", "PLNNTL"], "timeout_s": 10, "reconnect_max_s": 1,
+                "reversal_retry_s": 60}],
         console={"listen": f"127.0.0.1:{console_port}", "lockout_failures": 3}))
     desk = Desk(folder, config, f"http://127.0.0.1:{console_port}", "", terminal_port,
                 Book.generate(SEED, SIZE).examples())
@@ -91,7 +94,7 @@ def desk(tmp_path_factory):
         assert added.returncode == 0, added.stderr
     programs = Programs(folder)
     try:
-        programs.start("bank", "ppob-bank-sim", "--listen", f"127.0.0.1:{bank_port}", "--bank-id", "BANKA",
+        desk.bank = programs.start("bank", "ppob-bank-sim", "--listen", f"127.0.0.1:{bank_port}", "--bank-id", "BANKA",
                        "--seed", str(SEED), "--size", str(SIZE), "--settlement-dir", "bank")
         wait_ready(metrics_port, programs.start("serve", "ppob-switch", "serve", "--config", str(config)))
         programs.start("console", "ppob-switch", "console", "--config", str(config))

@@ -3,6 +3,8 @@ switch, bank simulator and terminal simulator as processes on one database."""
 from __future__ import annotations
 
 import re
+import signal
+import time
 
 from tests.console.desk import AGENT, PASSWORDS, TERMINAL, fill_login, login, screenshot
 
@@ -184,17 +186,87 @@ def test_an_agent_page_shows_deposit_and_statement_and_blocking_it_refuses_its_t
     assert page.locator("#agent-status").inner_text() == "active"
 
 
-def test_the_queue_settlement_and_audit_pages_show_what_happened(as_user, desk):
-    page = as_user("boss")
-    page.goto(desk.url + "/queue")
-    assert page.locator("#queue").count() == 1
-    screenshot(page, "10-queue")
-    page.goto(desk.url + "/settlement")
+def _attempts(page, url: str) -> int:
+    page.goto(url + "/queue")
+    return int(page.locator("#queue tbody tr[data-saf] td").nth(8).inner_text())
+
+
+def _until(check, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def test_a_reversal_waiting_for_a_silent_bank_is_retried_now_and_its_answer_joins_the_trail(as_user, desk):
+    page = as_user("op1")
+    customer = desk.customers["postpaid_arrears"]
+    assert desk.terminal("pay", "PLNPST", customer).returncode == 0
+    page.goto(f"{desk.url}/txns?customer={customer}")
+    payment = page.locator("#results tbody tr", has_text="payment")
+    stan, txn_id = payment.locator("td").nth(4).inner_text(), payment.locator("td").nth(0).inner_text()
+    desk.bank.send_signal(signal.SIGSTOP)          # connected, but it answers nothing
+    try:
+        assert desk.terminal("reverse", stan).returncode == 0       # the switch takes it and queues it
+        assert _until(lambda: _attempts(page, desk.url) >= 1)
+        before = _attempts(page, desk.url)
+        row = page.locator("#queue tbody tr[data-saf]")
+        assert "reversal" in row.inner_text() and txn_id in row.inner_text()
+        row.locator("button:has-text('Retry now')").click()
+        assert "due now" in page.locator(".flash").inner_text()
+        assert _until(lambda: _attempts(page, desk.url) > before)   # sent again at once, not in 60 s
+        screenshot(page, "10-queue")
+    finally:
+        desk.bank.send_signal(signal.SIGCONT)
+    assert _until(lambda: page.goto(desk.url + "/queue") and "nothing pending" in page.locator("#queue").inner_text())
+    page.goto(f"{desk.url}/txns/{txn_id}")
+    trail = page.locator("#trail").inner_text()
+    assert "0400 · switch → bank BANKA (reversal" in trail and "0410 · bank BANKA → switch (answer to the reversal)" in trail
+    assert "reversed" in page.locator("h1").inner_text()
+
+
+def test_a_settled_day_shows_its_totals_and_files_and_the_banks_file_reconciles_clean(as_user, desk):
+    cutover = desk.switch("cutover")
+    assert cutover.returncode == 0, cutover.stderr
+    closed = cutover.stdout.strip()
+    bank_ctl = desk.folder / "bank" / f"BANKA_{closed.replace('-', '')}.CTL"
+    assert _until(lambda: bank_ctl.is_file() and f"BANKA|{closed}|" in bank_ctl.read_text())
+    settled = desk.switch("settle", "--date", closed)
+    assert settled.returncode == 0, settled.stdout + settled.stderr
+    page = as_user("op2")
+    page.goto(f"{desk.url}/settlement?bank=BANKA&date={closed}")
+    row = page.locator("#settlements tbody tr", has_text=closed)
+    assert "BANKA" in row.inner_text() and "settled" in row.inner_text()
+    link = row.locator("a", has_text=".RCN")
+    downloaded = page.request.get(desk.url + link.get_attribute("href"))
+    assert downloaded.status == 200 and downloaded.body() == (desk.folder / "settle" / link.inner_text()).read_bytes()
+    page.select_option("#recon select[name=bank]", "BANKA")
+    page.fill("#recon input[name=date]", closed)
+    page.set_input_files("#recon input[name=rcn]", str(bank_ctl.with_suffix(".RCN")))
+    page.set_input_files("#recon input[name=ctl]", str(bank_ctl))
+    page.click("#recon button")
+    result = page.locator("#recon-result").inner_text()
+    assert "everything matches" in result and "control:" not in result
     screenshot(page, "11-settlement")
+    # a file that is not an RCN is named beside its field, and nothing is reconciled
+    page.set_input_files("#recon input[name=rcn]", files=[{"name": "x.RCN", "mimeType": "text/plain",
+                                                           "buffer": b"not a settlement file\n"}])
+    page.fill("#recon input[name=date]", closed)
+    page.click("#recon button")
+    assert page.locator("[data-field=rcn]").count() == 1 and page.locator("#recon-result").count() == 0
+
+
+def test_the_audit_page_shows_who_did_what_with_before_and_after(as_user, desk):
+    page = as_user("boss")
     page.goto(desk.url + "/audit")
     audit = page.locator("#audit").inner_text()
-    for action in ("topup.enter", "agent.topup", "terminal.block", "terminal.rekey", "agent.block", "login"):
+    for action in ("topup.enter", "agent.topup", "terminal.block", "terminal.rekey", "agent.block", "login",
+                   "saf.retry-now", "recon", "settle", "user.add"):
         assert action in audit
+    approval = page.locator("#audit tbody tr", has_text="agent.topup").filter(has_text="op2").first.inner_text()
+    assert "console" in approval and '"entered_by": "op1"' in approval
     screenshot(page, "12-audit")
 
 

@@ -125,8 +125,9 @@ async def test_search_finds_by_each_criterion_and_retry_now_makes_a_queued_rever
     assert await db.read(lambda tx: txns.due_saf(tx, "BANKA", txns.now_iso())) == []
     assert await db.unit(lambda tx: reports.retry_now(tx, item.saf_id))
     assert [i.saf_id for i in await db.read(lambda tx: txns.due_saf(tx, "BANKA", txns.now_iso()))] == [item.saf_id]
-    await db.unit(lambda tx: txns.finish_saf(tx, item.saf_id, "00"))
+    await db.unit(lambda tx: txns.finish_saf(tx, item.saf_id, "00", {11: "000002", 39: "00", 64: "AB" * 8}))
     assert not await db.unit(lambda tx: reports.retry_now(tx, item.saf_id))
     trail = await db.read(lambda tx: reports.trail(tx, second))
     assert trail.txn.txn_id == second and [q.saf_id for q in trail.queued] == [item.saf_id]
     assert trail.queue_results == {item.saf_id: "00"}
+    assert trail.queue_answers == {item.saf_id: {11: "000002", 39: "00", 64: "[redacted]"}}   # no MAC kept

@@ -13,7 +13,7 @@ import pytest
 from switch.ledger import money
 from switch.ledger.storage import open_database
 from tests.support.bank_answers import good_bank, postpaid_total_minor
-from tests.support.harness import bank
+from tests.support.harness import bank, wait_until
 from tests.support.nodes import HAPROXY, NO_HAPROXY, Cluster, Haproxy, fresh_postgres, provision
 from tests.support.peers import ScriptedBank
 from tests.support.postgres import NEEDS_POSTGRES
@@ -114,3 +114,40 @@ async def test_a_bill_paid_through_one_node_is_already_paid_88_on_another(behind
     assert len([m for m in peer.received if m.mti == "0200" and m[3] == "500000"]) == 1
     for terminal in (one, two):
         await terminal.close()
+
+
+async def test_haproxy_sends_no_terminal_to_a_node_whose_readyz_says_not_ready(tmp_path):
+    peer = ScriptedBank(good_bank)
+    port = await peer.listen()
+    async with fresh_postgres() as database:
+        await provision(database, {SHARED: 10_000_000_00}, {t: SHARED for t in TERMINALS[:6]})
+        cluster = Cluster(database, tmp_path, [bank("BANKA", port)], count=3)
+        cluster.write()
+        unready = cluster.nodes[2]  # its only bank is nowhere: /readyz answers 503 "no bank link up"
+        unready.config.write_text(unready.config.read_text().replace(f"127.0.0.1:{port}", "127.0.0.1:9"))
+        lb = Haproxy(cluster.nodes, tmp_path)
+        db = open_database(database)
+        try:
+            for node in cluster.nodes:
+                await node.start()
+            await cluster.wait_ready(cluster.nodes[:2])
+            await lb.start()
+            assert await wait_until(lambda: _is_down(lb, "node3"), timeout=60)
+            assert not await unready.ready() and unready.alive
+            terminals = [await signed_on(lb.port, t, SHARED, timeout=60) for t in TERMINALS[:6]]
+            codes = [(await t.pay("PLNPRA", f"1523456{i:04d}", TOKEN))[39] for i, t in enumerate(terminals)]
+            await db.open()
+            nodes = await db.read(lambda tx: tx.fetchall("SELECT DISTINCT node_id FROM txns WHERE kind = 'payment'"))
+            assert codes == ["00"] * 6
+            assert {row["node_id"] for row in nodes} == {"node1", "node2"}
+            for terminal in terminals:
+                await terminal.close()
+        finally:
+            await lb.stop()
+            await cluster.stop()
+            await db.close()
+            await peer.close()
+
+
+async def _is_down(lb: Haproxy, server: str) -> bool:
+    return (await lb.server_states()).get(server, "").startswith("DOWN")

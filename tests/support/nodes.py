@@ -16,7 +16,8 @@ from typing import AsyncIterator
 
 from .processes import ROOT, free_port
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+# another PostgreSQL-compatible server can be named here (its maintenance database's URL)
+PG_SERVER = os.environ.get("PPOB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
 HAPROXY_CFG = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
 NO_HAPROXY = "Debian's haproxy is not installed (apt-get install -y haproxy; .ci/run installs it)"
@@ -148,8 +149,11 @@ class Haproxy:
     port: int = 0
     process: asyncio.subprocess.Process | None = None
 
+    stats_port: int = 0
+
     def environment(self) -> dict[str, str]:
-        env = {"PPOB_LB_LISTEN": f"127.0.0.1:{self.port}", "PPOB_LB_STATS": f"127.0.0.1:{free_port()}"}
+        self.stats_port = self.stats_port or free_port()
+        env = {"PPOB_LB_LISTEN": f"127.0.0.1:{self.port}", "PPOB_LB_STATS": f"127.0.0.1:{self.stats_port}"}
         for n in range(1, 4):  # the shipped file names three servers; fewer nodes repeat the last
             node = self.nodes[min(n, len(self.nodes)) - 1]
             env[f"PPOB_NODE{n}"] = f"127.0.0.1:{node.terminal_port}"
@@ -174,6 +178,19 @@ class Haproxy:
                 if self.process.returncode is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"haproxy did not start: {self.log.read_text()[-2000:]}")
                 await asyncio.sleep(0.1)
+
+    async def server_states(self) -> dict[str, str]:
+        """Each server's state as HAProxy sees it (UP, DOWN, "UP 1/2", ...), from its stats CSV."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.stats_port)
+        writer.write(b"GET /stats;csv HTTP/1.0\r\n\r\n")
+        body = (await asyncio.wait_for(reader.read(), 10)).decode(errors="replace")
+        writer.close()
+        states = {}
+        for line in body.split("\r\n\r\n", 1)[-1].splitlines():
+            cells = line.split(",")
+            if len(cells) > 17 and cells[0] == "switch_nodes" and cells[1] not in ("FRONTEND", "BACKEND"):
+                states[cells[1]] = cells[17]
+        return states
 
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:

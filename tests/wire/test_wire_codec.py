@@ -136,13 +136,13 @@ def test_an_pads_with_spaces_and_refuses_what_does_not_fit():
             an(bad, 4)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)  # no timing on a loaded machine
 @given(messages(TI))
 def test_any_valid_ti_message_encodes_and_decodes_to_itself(msg):
     assert decode(encode(msg)) == msg
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # no timing on a loaded machine
 @given(messages(HI))
 def test_any_valid_hi_message_encodes_and_decodes_to_itself(msg):
     assert decode(encode(msg, HI), HI) == msg
@@ -164,13 +164,13 @@ def canonical(raw: bytes) -> bytes:
     return raw
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)  # no timing on a loaded machine
 @given(st.binary(max_size=300))
 def test_any_byte_string_decodes_or_raises_codec_error(raw):
     decodes_or_codec_error(raw)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)  # no timing on a loaded machine
 @given(st.sampled_from(RAWS), st.data())
 def test_any_mutation_of_a_vector_decodes_or_raises_codec_error(raw, data):
     mutated = bytearray(raw)

@@ -36,6 +36,8 @@ def utc_now() -> str:
 class Tx(Protocol):
     """A transaction inside a unit of work."""
 
+    database: "Database"  # the database it runs on (the ledger finds the database's key ring there)
+
     async def execute(self, sql: str, *args: Any) -> int:
         """Runs one statement; returns the number of rows it changed."""
 
@@ -49,6 +51,9 @@ class Tx(Protocol):
 
 class Database(ABC):
     dialect: str  # "sqlite" or "postgresql"
+    # What protects the database's sealed columns (terminal keys): switch.ledger.keyring attaches it;
+    # storage never looks inside.
+    keys: Any = None
 
     @abstractmethod
     async def open(self) -> None:
@@ -67,12 +72,37 @@ class Database(ABC):
         return await self.unit(work)
 
 
+POOL_OPTIONS = {"pool_min": "min_size", "pool_max": "max_size"}
+
+
+def pool_options(url: str) -> tuple[str, dict[str, int]]:
+    """`postgresql://...?pool_max=20&pool_min=2`: the node's connection pool size (default 1..10),
+    taken out of the URL; every other parameter is left for the driver."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    parts = urlsplit(url)
+    pool: dict[str, int] = {}
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in POOL_OPTIONS:
+            if not value.isdigit() or int(value) < 1:
+                raise StorageError(f"database: {key} must be a whole number of connections, at least 1")
+            pool[POOL_OPTIONS[key]] = int(value)
+        else:
+            rest.append((key, value))
+    if pool.get("min_size", 1) > pool.get("max_size", 10):
+        raise StorageError("database: pool_min must not exceed pool_max (default 10)")
+    return urlunsplit(parts._replace(query=urlencode(rest))), pool
+
+
 def open_database(url: str) -> Database:
-    """sqlite:////abs/path.db, sqlite:///relative.db, sqlite:///:memory: or postgresql://..."""
+    """sqlite:////abs/path.db, sqlite:///relative.db, sqlite:///:memory: or postgresql://...
+    (`?pool_max=N&pool_min=M` size a PostgreSQL node's connection pool)"""
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteDatabase
         return SqliteDatabase(url.removeprefix("sqlite:///"))
     if url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresDatabase
-        return PostgresDatabase(url)
-    raise ValueError(f"database: unsupported URL {url!r} (use sqlite:///... or postgresql://...)")
+        url, pool = pool_options(url)
+        return PostgresDatabase(url, **pool)
+    from switch.config import mask_credentials
+    raise ValueError(f"database: unsupported URL {mask_credentials(url)!r} (use sqlite:///... or postgresql://...)")

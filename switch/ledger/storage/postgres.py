@@ -56,9 +56,10 @@ class _Retry(Exception):
 
 
 class PostgresTx:
-    def __init__(self, conn: asyncpg.Connection, sql_cache: dict[str, str]) -> None:
+    def __init__(self, conn: asyncpg.Connection, sql_cache: dict[str, str], database: Database) -> None:
         self._conn = conn
         self._cache = sql_cache
+        self.database = database
         self.failed: Exception | None = None  # an error that aborted the transaction
 
     def _sql(self, sql: str) -> str:
@@ -167,7 +168,7 @@ class PostgresDatabase(Database):
         token = _inside_unit.set(True)
         try:
             async with self._pool.acquire() as conn:
-                tx = PostgresTx(conn, self._sql_cache)
+                tx = PostgresTx(conn, self._sql_cache, self)
                 async with conn.transaction(readonly=readonly):
                     result = await work(tx)
                     if isinstance(tx.failed, _Retry):  # swallowed by the unit: still worth a retry

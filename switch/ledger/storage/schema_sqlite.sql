@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS agents (
 CREATE TABLE IF NOT EXISTS terminals (
     terminal_id TEXT PRIMARY KEY,
     agent_id    TEXT NOT NULL REFERENCES agents (agent_id),
-    mac_key     TEXT NOT NULL,                  -- 32 upper-case hex characters
+    mac_key     TEXT NOT NULL,                  -- sealed: v1:<master key id>:<AES-GCM> (switch/ledger/vault.py)
     blocked     INTEGER NOT NULL DEFAULT 0,
     created_at  TEXT NOT NULL
 );
@@ -141,9 +141,23 @@ CREATE TABLE IF NOT EXISTS saf (
 );
 CREATE INDEX IF NOT EXISTS saf_due ON saf (state, bank_id, next_at);
 
+-- The bank's answer (0410 / 0230) to a queued reversal or advice, MACs redacted, for the message trail.
+CREATE TABLE IF NOT EXISTS saf_answers (
+    saf_id     BIGINT PRIMARY KEY,
+    message    TEXT NOT NULL,                   -- json fields
+    created_at TEXT NOT NULL
+);
+
 -- who may send an item's current attempt, and until when (several nodes share the queue)
 CREATE TABLE IF NOT EXISTS saf_leases (
     saf_id  INTEGER PRIMARY KEY,
+    node_id TEXT NOT NULL,
+    until   TEXT NOT NULL
+);
+
+-- which node holds the one connection of a bank configured one_connection = true
+CREATE TABLE IF NOT EXISTS bank_link_leases (
+    bank_id TEXT PRIMARY KEY,
     node_id TEXT NOT NULL,
     until   TEXT NOT NULL
 );
@@ -217,6 +231,13 @@ CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- Which master key the terminal keys are sealed under (switch/ledger/keyring.py): its id, never the key.
+CREATE TABLE IF NOT EXISTS key_meta (
+    name       TEXT PRIMARY KEY,                -- master_key_id
+    value      TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 
 -- The back-office console (switch/console/): its users, their sessions, its signing secret, and top-ups
 -- waiting for a second operator's approval (four eyes).

@@ -45,8 +45,9 @@ def _storage_error(exc: sqlite3.Error, sql: str) -> StorageError:
 class SqliteTx:
     """A Tx over one sqlite3 connection (calls are synchronous underneath; they never yield)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, database: Database) -> None:
         self._conn = conn
+        self.database = database
 
     def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
         try:
@@ -197,7 +198,7 @@ class SqliteDatabase(Database):
         async with self._read_lock:
             self._reader.execute("BEGIN")  # one snapshot for the whole read
             try:
-                return await work(SqliteTx(self._reader))
+                return await work(SqliteTx(self._reader, self))
             finally:
                 if self._reader.in_transaction:
                     self._reader.execute("COMMIT")
@@ -267,7 +268,7 @@ class SqliteDatabase(Database):
 
     async def _call(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
         _inside_unit.set(True)
-        return await work(SqliteTx(self._conn))
+        return await work(SqliteTx(self._conn, self))
 
     def _fail_queued(self, error: StorageError) -> None:
         while self._queue:
