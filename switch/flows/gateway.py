@@ -106,7 +106,7 @@ class TerminalGateway:
         try:
             request: Message | None = decode(raw, TI)
         except CodecError:
-            request = salvage(raw, TI)
+            request = answerable(raw)
         mti = response_mti(request.mti) if request is not None else None
         if mti is None:
             return None

@@ -146,6 +146,7 @@ class Metrics:
         _check(kind, MALFORMED_KINDS, "kind")
         _check(outcome, MALFORMED_OUTCOMES, "outcome")
         self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome).inc()
+
     def overload_shed(self, reason: str) -> None:
         """A connection refused or closed, or a request shed, by an overload limit (limits.Shed values)."""
         _check(reason, SHED_REASONS, "reason")
