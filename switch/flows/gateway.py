@@ -12,7 +12,6 @@ from switch.ledger.vault import VaultError
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
-from switch.wire.salvage import salvage
 from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mti
 
 from . import balance, inquiry, payment, reversal, status
