@@ -7,27 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import structlog
 
 from switch.config import BankConfig
-from switch.wire import (HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode,
-                         encode, frame)
+from switch.wire import HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode
 
 from switch.wire.fields import transmission_time
 from switch.wire.vocabulary import Mti, NetworkCode
 
+from .bank_channel import BankChannel, log_end
 from .mux import Mux
+from .tls import client_context, server_context
 
 log = structlog.get_logger("bank_link")
 
 StanSource = Callable[[], Awaitable[str]]
-NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER = (
-    NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF, NetworkCode.ECHO, NetworkCode.CUTOVER)
 
 
 class LinkDown(Exception):
@@ -41,31 +38,6 @@ class LinkDown(Exception):
 
 class BankTimeout(Exception):
     """The bank did not answer within its timeout."""
-
-
-@dataclass(eq=False)
-class BankChannel:
-    """One TCP connection to a bank."""
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    header: str
-    signed_on: bool = False
-    was_signed_on: bool = False
-    last_received: float = field(default_factory=time.monotonic)
-    waiting: set[str] = field(default_factory=set)  # STANs sent on this channel, not yet answered
-    closing: str = ""        # why we or the bank ended the link in order ('' = it was lost)
-    lost: str = ""           # why we closed it ourselves because it stopped working
-
-    @property
-    def peer(self) -> str:
-        peer = self.writer.get_extra_info("peername")
-        return f"{peer[0]}:{peer[1]}" if peer else "?"
-
-    def send(self, msg: Message) -> None:
-        self.writer.write(frame(encode(msg, HI), self.header))
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 class BankLink:
@@ -115,7 +87,7 @@ class BankLink:
         if self.cfg.mode == "listen":
             host, port = _split(self.cfg.address)
             self._server = await asyncio.start_server(self._accepted, host, port,
-                                                      ssl=self._server_tls())
+                                                      ssl=server_context(self.cfg))
             self.listen_port = self._server.sockets[0].getsockname()[1]
             log.info("bank_listening", bank=self.id, address=f"{host}:{self.listen_port}")
         else:
@@ -161,7 +133,7 @@ class BankLink:
             try:
                 if self.may_connect is not None and not await self.may_connect():
                     raise OSError("another node holds this bank's one connection")
-                reader, writer = await asyncio.open_connection(host, port, ssl=self._client_tls())
+                reader, writer = await asyncio.open_connection(host, port, ssl=client_context(self.cfg))
             except OSError as exc:
                 log.warning("bank_connect_failed", bank=self.id, address=self.cfg.address,
                             error=str(exc), retry_in_s=backoff)
@@ -205,7 +177,7 @@ class BankLink:
             for stan in list(channel.waiting):
                 self._mux.fail(stan, LinkDown(self.id, sent=True))
             channel.waiting.clear()
-            self._log_end(channel)
+            log_end(self.id, channel, self._stopping)
             if was_up and not self.is_up:
                 self._state_changed(False, orderly=bool(self._stopping or channel.closing))
 
@@ -237,9 +209,9 @@ class BankLink:
         """The bank's own network management: echo, sign-on, sign-off. Anything else is refused (12)."""
         response = Message(msg.response_mti,
                            {n: v for n, v in msg.fields.items() if n in (3, 4, 7, 11, 15, 32, 37, 41, 42, 70, 90)})
-        if msg.mti == Mti.NETWORK and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
+        if msg.mti == Mti.NETWORK and msg.get(70) in tuple(NetworkCode):
             response[39] = "00"
-            if msg.get(70) == NETWORK_SIGN_OFF and channel.signed_on:
+            if msg.get(70) == NetworkCode.SIGN_OFF and channel.signed_on:
                 channel.signed_on, channel.closing = False, "the bank signed off"
                 if not self.is_up:
                     self._state_changed(False)
@@ -256,24 +228,13 @@ class BankLink:
         for callback in self.on_late:
             callback(self, msg)
 
-    def _log_end(self, channel: BankChannel) -> None:
-        """An orderly end (we stop, or either side signed off first) is info; a lost link is a warning,
-        with what was in flight on it."""
-        if self._stopping or channel.closing:
-            log.info("bank_disconnected", bank=self.id, peer=channel.peer,
-                     reason=channel.closing or "the switch is stopping")
-        else:
-            log.warning("bank_link_lost", bank=self.id, peer=channel.peer,
-                        reason=channel.lost or "the bank closed the connection without signing off",
-                        in_flight=len(channel.waiting))
-
     def _state_changed(self, up: bool, orderly: bool = True) -> None:
         (log.info if up or orderly else log.warning)("bank_link_state", bank=self.id, up=up)
         for callback in self.on_state:
             callback(self, up)
         if up:
-            for callback in self.on_up:
-                callback(self)
+            for came_up in self.on_up:
+                came_up(self)
 
     # ---- network management ------------------------------------------------------------------
     async def _network(self, channel: BankChannel, code: str, extra: dict[int, str] | None = None,
@@ -285,7 +246,7 @@ class BankLink:
     async def _sign_on(self, channel: BankChannel) -> None:
         while not channel.signed_on and not self._stopping:
             try:
-                reply = await self._network(channel, NETWORK_SIGN_ON)
+                reply = await self._network(channel, NetworkCode.SIGN_ON)
             except (BankTimeout, LinkDown):
                 continue
             if reply.get(39) == "00":
@@ -302,7 +263,7 @@ class BankLink:
     async def _sign_off(self, channel: BankChannel) -> None:
         if channel.signed_on:
             try:
-                await self._network(channel, NETWORK_SIGN_OFF, timeout=2.0)
+                await self._network(channel, NetworkCode.SIGN_OFF, timeout=2.0)
             except (BankTimeout, LinkDown, OSError):
                 pass
 
@@ -315,7 +276,7 @@ class BankLink:
             if not channel.signed_on or time.monotonic() - channel.last_received < interval:
                 continue
             try:
-                await self._network(channel, NETWORK_ECHO, timeout=min(self.cfg.timeout_s, interval))
+                await self._network(channel, NetworkCode.ECHO, timeout=min(self.cfg.timeout_s, interval))
                 misses = 0
                 self.last_echo_ok = time.time()
             except BankTimeout:
@@ -336,7 +297,7 @@ class BankLink:
         results: dict[str, str] = {}
         for channel in [c for c in self._channels if c.signed_on]:
             try:
-                reply = await self._network(channel, NETWORK_CUTOVER, {15: closed_date_mmdd})
+                reply = await self._network(channel, NetworkCode.CUTOVER, {15: closed_date_mmdd})
                 results[channel.peer] = reply.get(39, "")
             except (BankTimeout, LinkDown) as exc:
                 results[channel.peer] = type(exc).__name__
@@ -385,26 +346,6 @@ class BankLink:
                  rc=answer.get(39) if answer is not None else None, latency_ms=round(seconds * 1000, 1))
         for callback in self.on_exchange:
             callback(self, request, answer, seconds)
-
-    # ---- TLS ---------------------------------------------------------------------------------
-    def _client_tls(self) -> ssl.SSLContext | None:
-        if not self.cfg.tls:
-            return None
-        context = ssl.create_default_context(cafile=self.cfg.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cfg.tls_cert:
-            context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
-        return context
-
-    def _server_tls(self) -> ssl.SSLContext | None:
-        if not self.cfg.tls:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.cfg.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
-        if self.cfg.tls_ca:
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
 
 
 def _split(address: str) -> tuple[str, int]:
