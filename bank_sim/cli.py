@@ -79,22 +79,22 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--connect", type=address, metavar="HOST:PORT", help="connect to the switch here")
     p.add_argument("--framing", choices=("2B", "4A"), default="2B",
                    help="length header: 2B two bytes binary, 4A four ASCII digits (default 2B)")
-    p.add_argument("--seed", type=int, default=1, help="book seed: the same seed, the same customers (default 1)")
-    p.add_argument("--size", type=book_size, default=1000,
+    p.add_argument("--seed", metavar="N", type=int, default=1, help="book seed: the same seed, the same customers (default 1)")
+    p.add_argument("--size", metavar="N", type=book_size, default=1000,
                    help=f"customers per product, up to {MAX_SIZE} (default 1000)")
-    p.add_argument("--bank-id", default="BANKSIM", help="this bank's id in files and logs (default BANKSIM)")
-    p.add_argument("--latency-ms", type=non_negative, default=0,
+    p.add_argument("--bank-id", metavar="BANK", default="BANKSIM", help="this bank's id in files and logs (default BANKSIM)")
+    p.add_argument("--latency-ms", metavar="MS", type=non_negative, default=0,
                    help="wait this many milliseconds before each answer (default 0)")
-    p.add_argument("--timeout-rate", type=rate, default=0.0,
+    p.add_argument("--timeout-rate", metavar="RATE", type=rate, default=0.0,
                    help="share of requests never answered, 0 to 1 (default 0)")
-    p.add_argument("--decline-rate", type=rate, default=0.0,
+    p.add_argument("--decline-rate", metavar="RATE", type=rate, default=0.0,
                    help="share of payments and inquiries declined with 05, 0 to 1 (default 0)")
-    p.add_argument("--drop-rate", type=rate, default=0.0,
+    p.add_argument("--drop-rate", metavar="RATE", type=rate, default=0.0,
                    help="share of requests processed, then the link dropped instead of the answer, 0 to 1 (default 0)")
-    p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws (default 0)")
-    p.add_argument("--echo-interval-s", type=positive_seconds, default=None,
+    p.add_argument("--fault-seed", metavar="N", type=int, default=0, help="seed of the fault draws (default 0)")
+    p.add_argument("--echo-interval-s", metavar="SECONDS", type=positive_seconds, default=None,
                    help="send our own 0800/301 echo this often, seconds (default: never)")
-    p.add_argument("--settlement-dir", default=None,
+    p.add_argument("--settlement-dir", metavar="DIR", default=None,
                    help="write the RCN/CTL files here at each cutover (default: none written)")
     p.add_argument("--list-customers", action="store_true",
                    help="print the example customers of --seed for each scenario and exit")

@@ -42,10 +42,10 @@ class TerminalsSection:
     max_connections: int = 2000               # terminal connections open at once, all addresses
     max_connections_per_address: int = 100   # from one source IP address
     max_in_flight: int = 2000                # requests being processed at once, whole switch
-    max_in_flight_per_terminal: int = 256    # per terminal (per connection before sign-on)
-    max_requests_per_s: float = 100          # per terminal, sustained (token bucket)
-    max_burst: int = 400                     # per terminal, the bucket's depth
-    abuse_close_after: int = 500             # refused requests in a row that close the connection
+    max_in_flight_per_terminal: int = 32     # per terminal (per connection before sign-on)
+    max_requests_per_s: float = 50           # per terminal, sustained (token bucket)
+    max_burst: int = 100                     # per terminal, the bucket's depth
+    abuse_close_after: int = 50              # refused requests in a row that close the connection
     max_unread_bytes: int = 262144           # answers the terminal has not read before it is closed
 
 
@@ -84,7 +84,7 @@ class BankConfig:
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
-    max_in_flight: int = 200      # extra: requests waiting on this bank; beyond, new ones fail over or 91
+    max_in_flight: int = 500      # extra: requests waiting on this bank; beyond, new ones fail over or 91
     one_connection: bool = False  # extra: the bank takes one connection from all nodes (connect mode)
 
 

@@ -44,10 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     # output options are accepted before or after COMMAND (the subparsers' copies only set what is given)
     common = _Parser(add_help=False)
     common.add_argument("--journal", metavar="FILE", default=argparse.SUPPRESS,
-                        help="default ~/.ppob-terminal/<TID>.journal")
+                        help="the terminal's journal (STANs, requests, answers; default"
+                             " ~/.ppob-terminal/<TID>.journal)")
     common.add_argument("--escpos", metavar="FILE", default=argparse.SUPPRESS,
-                        help="also write the receipt as ESC/POS printer bytes")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON")
+                        help="also write the receipt as ESC/POS printer bytes to FILE (default: none)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON (default: receipts and text)")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="show the terminal's warnings (bad MACs, late responses) on stderr")
     p = _Parser(prog=PROG, parents=[common],
@@ -60,27 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the terminal's 16-byte MAC key in hex, as `ppob-switch terminal add` printed it"
                         " (required but for journal)")
     p.add_argument("--channel", default="6021", choices=("6021", "6022", "6025"),
-                   help="field 18: 6021 loket, 6022 EDC, 6025 mobile (default 6021)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a response (default 60)")
-    p.add_argument("--tls", action="store_true", help="connect with TLS (system CAs)")
-    p.add_argument("--tls-ca", metavar="FILE", help="connect with TLS, trusting this CA file")
+                   help="field 18: 6021 PC/loket PPOB, 6022 EDC, 6025 mobile (default 6021)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="seconds to wait for a response (default 60)")
+    p.add_argument("--tls", action="store_true", help="connect with TLS, trusting the system CAs (default: plain TCP)")
+    p.add_argument("--tls-ca", metavar="FILE", help="connect with TLS, trusting this CA file (default: plain TCP)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])  # type: ignore[method-assign]
+    product_help = f"one of {', '.join(PRODUCTS)}"
+    customer_help = ("the customer number: IDPEL (PLNPST, 12 digits), meter number (11) or IDPEL (12) (PLNPRA),"
+                     " registration number (PLNNTL, 13)")
     q = sub.add_parser("inquiry", help="bill / customer inquiry")
-    q.add_argument("product")
-    q.add_argument("customer")
+    q.add_argument("product", help=product_help)
+    q.add_argument("customer", help=customer_help)
     q = sub.add_parser("pay", help="inquiry, then payment of the quoted amount")
-    q.add_argument("product")
-    q.add_argument("customer")
-    q.add_argument("rupiah", nargs="?", type=int, help="prepaid: the denomination; others: the total")
+    q.add_argument("product", help=product_help)
+    q.add_argument("customer", help=customer_help)
+    q.add_argument("rupiah", nargs="?", type=int, help="whole rupiah; PLNPRA: the token's denomination (required); others: the total"
+                        " to pay (default: the amount the inquiry quoted)")
     sub.add_parser("balance", help="the agent's deposit")
     for name, text in (("reprint", "reprint a payment's receipt (CETAK ULANG)"),
                        ("status", "ask the switch how a payment ended"),
                        ("reverse", "reverse a payment (0400)")):
-        sub.add_parser(name, help=text).add_argument("stan")
+        sub.add_parser(name, help=text).add_argument(
+            "stan", help="the payment's STAN, as on its receipt or in `journal` (up to 6 digits)")
     sub.add_parser("shell", help="interactive loket menu on stdin")
     q = sub.add_parser("journal", help="list this terminal's journal (STAN, kind, rc) without the switch")
     q.add_argument("--last", type=int, default=20, metavar="N", help="the last N requests (default 20; 0: all)")
+    q.add_argument("--payments", action="store_true", help="only payments (default: every request)")
+    q.add_argument("--stans", action="store_true",
+                   help="print only the STANs, one a line, e.g. STAN=$(… journal --payments --last 1 --stans)")
     sub.add_parser("echo", help="0800 echo test")
     q = sub.add_parser("load", help="load generator: throughput and latency percentiles")
     q.add_argument("--count", type=int, default=100, help="requests to send in all (default 100)")
@@ -319,8 +329,14 @@ KINDS = {("0200", "380000"): "inquiry", ("0200", "500000"): "payment", ("0200", 
 def list_journal(journal: Journal, args: argparse.Namespace) -> int:
     """One line per request, oldest first: the STAN to give reprint / status / reverse, and how it ended."""
     entries = journal.entries(args.terminal_id)
+    if args.payments:
+        entries = [e for e in entries if e.is_payment]
     if args.last:
         entries = entries[-args.last:]
+    if args.stans:
+        if entries:
+            print("\n".join(e.stan for e in entries))
+        return 0
     if args.json:
         print(json.dumps([{"stan": e.stan, "sent_at": e.sent_at.isoformat(), "kind": _kind(e),
                            "product": _product(e), "customer": _customer(e), "amount_minor": _amount(e),

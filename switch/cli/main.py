@@ -100,12 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     _agent_commands(commands)
     _terminal_commands(commands)
     _console_commands(commands)
-    _with_config(commands.add_parser("cutover", help="close the open business date now." + NEEDS_SERVE,
-                                     description="Close the open business date now." + NEEDS_SERVE))
+    _with_config(commands.add_parser("cutover", help="close the open business date now (needs a running serve)",
+                                     description="Close the open business date now; prints the date closed."
+                                     + NEEDS_SERVE), audited=True)
     settle = _with_config(commands.add_parser(
-        "settle", help="settle a closed business date with the banks." + NEEDS_SERVE,
+        "settle", help="settle a closed business date with the banks (needs a running serve)",
         description="Send each bank its 0500 totals of a closed business date and write the settlement"
-                    " files." + NEEDS_SERVE))
+                    " files." + NEEDS_SERVE), audited=True)
     settle.add_argument("--date", type=date_arg, required=True, help="the closed business date, YYYY-MM-DD")
     settle.add_argument("--bank", help="only this bank (an id of the configuration; default: every bank)")
     recon = _with_config(commands.add_parser("recon", help="reconcile a bank's file with the switch's records"))
@@ -114,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     recon.add_argument("--file", required=True, help="the bank's RCN file (its CTL file is read from beside it)")
     recon.add_argument("--csv", metavar="FILE", help="also write the differences as CSV here (default: none)")
     audit = _with_config(commands.add_parser("audit", help="who changed money or access, when, what"))
-    audit.add_argument("--from", dest="date_from", type=date_arg, required=True,
+    audit.add_argument("--from", dest="date_from", type=date_arg, required=True, metavar="DATE",
                        help="first day, YYYY-MM-DD (inclusive)")
-    audit.add_argument("--to", dest="date_to", type=date_arg, required=True, help="last day, YYYY-MM-DD (inclusive)")
+    audit.add_argument("--to", dest="date_to", type=date_arg, required=True, metavar="DATE",
+                       help="last day, YYYY-MM-DD (inclusive)")
     audit.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
     keys = commands.add_parser("keys", help="the master key that seals terminal keys in the database")
     keys_cmds = keys.add_subparsers(dest="keys_command", required=True, parser_class=Parser)
@@ -124,45 +126,54 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-master", help="re-seal every terminal key under a new master key (the file is replaced)",
         description="Re-seal every terminal key under a new master key, in one transaction, and replace the"
                     " master key file (switch.master_key_file, PPOB_MASTER_KEY_FILE, or beside the SQLite"
-                    " database). The previous key is kept as <file>.<key id>.retired for older backups."))
+                    " database). The previous key is kept as <file>.<key id>.retired for older backups."),
+        audited=True)
     return parser
 
 
-def _with_config(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def _with_config(sub: argparse.ArgumentParser, audited: bool = False) -> argparse.ArgumentParser:
+    """--config on every command; --operator only on those that change something (and are audited)."""
     sub.add_argument("--config", metavar="FILE", help="the switch's TOML file (default: $PPOB_CONFIG)")
-    sub.add_argument("--operator", type=text_arg, metavar="NAME",
-                     help="who does this, for the audit trail (default: the OS user)")
+    if audited:
+        sub.add_argument("--operator", type=text_arg, metavar="NAME",
+                         help="who does this, for the audit trail (default: the OS user)")
     return sub
+
+
+AGENT_ID_HELP = "the agent's id (1 to 15 printable characters, no spaces)"
+TERMINAL_ID_HELP = "the terminal's id (1 to 8 printable characters, no spaces)"
 
 
 def _agent_commands(commands: Any) -> None:
     agent_id = id_arg("agent", 15)
     agent = commands.add_parser("agent", help="agents (mitra) and their deposits")
     agent_cmds = agent.add_subparsers(dest="agent_command", required=True, parser_class=Parser)
-    add = _with_config(agent_cmds.add_parser("add", help="register an agent with an empty deposit"))
-    add.add_argument("agent_id", type=agent_id, help="1 to 15 printable characters, no spaces")
+    add = _with_config(agent_cmds.add_parser("add", help="register an agent with an empty deposit"), audited=True)
+    add.add_argument("agent_id", type=agent_id, help=AGENT_ID_HELP)
     add.add_argument("--name", required=True, type=text_arg, help="the shop's name, printed on statements")
     add.add_argument("--daily-limit", type=rupiah_arg, metavar="RUPIAH",
                      help="the most the agent may pay out per business date, whole rupiah (default: no limit)")
     lst = _with_config(agent_cmds.add_parser("list", help="every agent: balance, held, daily limit, blocked"))
     lst.add_argument("--json", action="store_true", help="print JSON (amounts in whole rupiah) instead of a table")
-    topup = _with_config(agent_cmds.add_parser("topup", help="credit the deposit (idempotent by --ref)"))
-    topup.add_argument("agent_id", type=agent_id)
+    topup = _with_config(agent_cmds.add_parser("topup", help="credit the deposit (idempotent by --ref)"),
+                         audited=True)
+    topup.add_argument("agent_id", type=agent_id, help=AGENT_ID_HELP)
     topup.add_argument("amount", type=positive_rupiah_arg, metavar="RUPIAH",
                        help="whole rupiah, 1 to 1000000000 per topup")
     topup.add_argument("--ref", required=True, type=text_arg,
                        help="the transfer's reference (required); the same ref again changes nothing")
     balance = _with_config(agent_cmds.add_parser("balance", help="ledger and available balance"))
-    balance.add_argument("agent_id", type=agent_id)
+    balance.add_argument("agent_id", type=agent_id, help=AGENT_ID_HELP)
     balance.add_argument("--json", action="store_true", help="print JSON (amounts in whole rupiah)")
     for verb, what in (("block", "block an agent: its terminals get 58"),
                        ("unblock", "let a blocked agent's terminals transact again")):
-        _with_config(agent_cmds.add_parser(verb, help=what)).add_argument("agent_id", type=agent_id)
+        _with_config(agent_cmds.add_parser(verb, help=what), audited=True).add_argument(
+            "agent_id", type=agent_id, help=AGENT_ID_HELP)
     statement = _with_config(agent_cmds.add_parser("statement", help="topups, payments, reversals, commissions"))
-    statement.add_argument("agent_id", type=agent_id)
-    statement.add_argument("--from", dest="date_from", type=date_arg, required=True,
+    statement.add_argument("agent_id", type=agent_id, help=AGENT_ID_HELP)
+    statement.add_argument("--from", dest="date_from", type=date_arg, required=True, metavar="DATE",
                            help="first day, YYYY-MM-DD (WIB, inclusive)")
-    statement.add_argument("--to", dest="date_to", type=date_arg, required=True,
+    statement.add_argument("--to", dest="date_to", type=date_arg, required=True, metavar="DATE",
                            help="last day, YYYY-MM-DD (WIB, inclusive)")
     statement.add_argument("--csv", metavar="FILE", help="write CSV here ('-' for stdout; default: a table)")
 
@@ -173,7 +184,7 @@ def _console_commands(commands: Any) -> None:
     user = commands.add_parser("user", help="users of the back-office console")
     user_cmds = user.add_subparsers(dest="user_command", required=True, parser_class=Parser)
     add = _with_config(user_cmds.add_parser(
-        "add", help="add a console user; the password is read from stdin (never an argument)"))
+        "add", help="add a console user; the password is read from stdin (never an argument)"), audited=True)
     add.add_argument("name", help="1 to 32 letters, digits, '.', '_' or '-'")
     add.add_argument("--role", required=True, choices=("viewer", "operator", "admin"),
                      help="viewer reads; operator also acts (top-ups, blocks, rekeys); admin does everything")
@@ -183,19 +194,22 @@ def _terminal_commands(commands: Any) -> None:
     agent_id, terminal_id = id_arg("agent", 15), id_arg("terminal", 8)
     terminal = commands.add_parser("terminal", help="agent terminals and their MAC keys")
     terminal_cmds = terminal.add_subparsers(dest="terminal_command", required=True, parser_class=Parser)
-    tadd = _with_config(terminal_cmds.add_parser("add", help="register a terminal; prints its MAC key"))
-    tadd.add_argument("terminal_id", type=terminal_id, help="1 to 8 printable characters, no spaces")
+    tadd = _with_config(terminal_cmds.add_parser("add", help="register a terminal; prints its MAC key"),
+                        audited=True)
+    tadd.add_argument("terminal_id", type=terminal_id, help=TERMINAL_ID_HELP)
     tadd.add_argument("--agent", required=True, type=agent_id, help="the agent the terminal belongs to")
     tadd.add_argument("--key", metavar="HEX32", type=key_arg, help="the MAC key (default: a fresh random key)")
     rekey = _with_config(terminal_cmds.add_parser(
-        "rekey", help="give a terminal a new MAC key, printed once; the old key is refused from then on"))
-    rekey.add_argument("terminal_id", type=terminal_id)
+        "rekey", help="give a terminal a new MAC key, printed once; the old key is refused from then on"),
+        audited=True)
+    rekey.add_argument("terminal_id", type=terminal_id, help=TERMINAL_ID_HELP)
     rekey.add_argument("--key", metavar="HEX32", type=key_arg, help="the new key (default: a fresh random key)")
     tlist = _with_config(terminal_cmds.add_parser("list", help="every terminal: agent, blocked (never keys)"))
     tlist.add_argument("--agent", type=agent_id, help="only this agent's terminals (default: all)")
     tlist.add_argument("--json", action="store_true", help="print JSON instead of a table")
     for verb, what in (("block", "block a terminal: it gets 58"), ("unblock", "unblock a terminal")):
-        _with_config(terminal_cmds.add_parser(verb, help=what)).add_argument("terminal_id", type=terminal_id)
+        _with_config(terminal_cmds.add_parser(verb, help=what), audited=True).add_argument(
+            "terminal_id", type=terminal_id, help=TERMINAL_ID_HELP)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switch.ledger import keyring, users
 from switch.ledger.storage import StorageError, open_database
-from switch.config import Config, split_address
+from switch.config import Config, mask_credentials, split_address
 
 from . import pages_agents, pages_main, pages_ops, pages_terminals, pages_topups, pages_txns
 from .auth import Gate
@@ -108,8 +108,7 @@ async def _crash(request: Request, exc: Exception) -> Response:
 def build_app(config: Config) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = open_database(config.switch.database)
-        await db.open()
+        db = await _open(config)
         try:
             # the same master key file as serve (switch.master_key_file / PPOB_MASTER_KEY_FILE)
             keyring.configure(db, config.switch.master_key_file,
@@ -127,13 +126,28 @@ def build_app(config: Config) -> Starlette:
                      exception_handlers={HTTPException: _http_error, Exception: _crash})
 
 
-async def _can_open(config: Config) -> str:
-    """'' when the database opens (and has its schema), else the one line saying why not."""
+async def _open(config: Config):
+    """The switch's database with its key ring (terminal keys are sealed under the master key)."""
     db = open_database(config.switch.database)
+    await db.open()
     try:
-        await db.open()
+        keyring.configure(db, config.switch.master_key_file)
+        await keyring.start(db)   # a missing or wrong master key file: VaultError, one line
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+async def _can_open(config: Config) -> str:
+    """'' when the database opens (and has its schema) and its master key fits, else the one line
+    saying why not."""
+    try:
+        db = await _open(config)
     except (StorageError, OSError) as exc:
-        return f"database {config.switch.database}: {exc}"
+        return mask_credentials(f"database {config.switch.database}: {exc}")
+    except VaultError as exc:
+        return str(exc)
     await db.close()
     return ""
 

@@ -17,9 +17,9 @@ from .context import TxnContext
 COPIED_TO_BANK = (3, 4, 12, 13, 18, 41, 42, 48, 49)
 
 
-def bank_request(ctx: TxnContext, svc: Services, stan: str) -> Message:
+def bank_request(ctx: TxnContext, svc: Services, stan: str, rrn: str | None = None) -> Message:
     fields = {n: ctx.request[n] for n in COPIED_TO_BANK if n in ctx.request}
-    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: ctx.rrn})
+    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: rrn or ctx.rrn})
     return Message(Mti.FINANCIAL, fields)
 
 

@@ -58,35 +58,68 @@ async def parse_product(ctx: TxnContext, svc: Services) -> bool:
 async def record(ctx: TxnContext, svc: Services) -> bool:
     """The idempotency record: a new (terminal, STAN, field 7) is written before anything else
     happens; a repeat gets the first answer (after waiting for it), other content gets 94."""
-    req = ctx.request
-    digest = request_hash(req)
-    ctx.business_date = svc.calendar.current
-
-    async def work(tx: Tx):
-        txn_id = await txns.insert_txn(
-            tx, kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
-            stan=req[11], f7=req[7], proc_code=req.get(3), product=ctx.product, customer=ctx.customer,
-            amount=ctx.amount, request_hash=digest, request=req.fields, business_date=ctx.business_date,
-            node_id=svc.node_id)
-        if txn_id is None:
-            return None, await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
-        await txns.update_txn(tx, txn_id, rrn=f"{txn_id:012d}")
-        return txn_id, None
-
+    prepare_record(ctx, svc)
     while True:
-        txn_id, earlier = await svc.db.unit(work)
-        if txn_id is not None:
-            ctx.txn_id, ctx.rrn = txn_id, f"{txn_id:012d}"
-            svc.inflight.begin(txn_id)
-            return GO
-        if earlier.request_hash != digest:
-            return ctx.decline("94", reason=f"STAN {req[11]} and field 7 repeat txn {earlier.txn_id} with"
-                                            " other content")
-        finished = await wait_finished(earlier, svc)
-        if finished is not None:
-            break
+        txn_id, earlier = await svc.db.unit(lambda tx: write_record(tx, ctx, svc))
+        settled = await recorded(ctx, svc, txn_id, earlier)
+        if settled is not None:
+            return settled
         # the first transmission's node died before anything moved and a survivor forgot it:
         # this one is processed afresh
+
+
+async def record_with_first_unit(ctx: TxnContext, svc: Services) -> bool:
+    """A payment's record is written in its first durable unit — with the hold, or with the answer
+    when it is refused before — so nothing reaches the deposit or the bank before it, and a payment
+    costs one commit less. A repeat is found there and gets the first answer, as with `record`."""
+    prepare_record(ctx, svc)
+    ctx.unrecorded = True
+    return GO
+
+
+def prepare_record(ctx: TxnContext, svc: Services) -> None:
+    ctx.digest = request_hash(ctx.request)
+    ctx.business_date = svc.calendar.current
+
+
+async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool = True
+                       ) -> tuple[int | None, txns.Txn | None]:
+    """Inside a unit: (the new txn id, None), or (None, the earlier transaction) for a repeat.
+    with_rrn=False leaves the RRN to the unit's next update of the row (one statement less)."""
+    req = ctx.request
+    txn_id = await txns.insert_txn(
+        tx, kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
+        stan=req[11], f7=req[7], proc_code=req.get(3), product=ctx.product, customer=ctx.customer,
+        amount=ctx.amount, request_hash=ctx.digest, request=req.fields, business_date=ctx.business_date,
+        node_id=svc.node_id)
+    if txn_id is None:
+        return None, await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
+    if with_rrn:
+        await txns.update_txn(tx, txn_id, rrn=rrn_of(txn_id))
+    return txn_id, None
+
+
+def rrn_of(txn_id: int) -> str:
+    return f"{txn_id:012d}"
+
+
+async def recorded(ctx: TxnContext, svc: Services, txn_id: int | None, earlier: txns.Txn | None) -> bool | None:
+    """After the unit holding the record: GO for a new transaction; for a repeat STOP with the first
+    answer, or a decline (94 other content, 68 still pending); None when the first was forgotten
+    (its node died before anything moved): the caller writes the record again."""
+    if txn_id is not None:
+        ctx.txn_id, ctx.rrn, ctx.unrecorded = txn_id, rrn_of(txn_id), False
+        svc.inflight.begin(txn_id)
+        return GO
+    req = ctx.request
+    if earlier.request_hash != ctx.digest:
+        ctx.unrecorded = False  # this transmission is answered, never recorded
+        return ctx.decline("94", reason=f"STAN {req[11]} and field 7 repeat txn {earlier.txn_id} with"
+                                        " other content")
+    finished = await wait_finished(earlier, svc)
+    if finished is None:
+        return None
+    ctx.unrecorded = False
     ctx.log["retransmission_of"] = finished.txn_id
     if finished.response is None:  # still pending after a long wait: the outcome is not known yet
         ctx.rrn = finished.rrn
@@ -127,10 +160,10 @@ def answer_fields(request: dict[int, str], rrn: str | None, business_date: str, 
     return fields
 
 
-def build_response(ctx: TxnContext) -> Message:
+def build_response(ctx: TxnContext, rrn: str | None = None) -> Message:
     req = ctx.request
     financial = req.mti in (Mti.FINANCIAL, Mti.REVERSAL)
-    fields = answer_fields(req.fields, ctx.rrn, ctx.business_date if financial else "", ctx.rc or "96",
+    fields = answer_fields(req.fields, rrn or ctx.rrn, ctx.business_date if financial else "", ctx.rc or "96",
                            ctx.bad_fields)
     fields.update(ctx.extra)
     return Message(req.response_mti, fields)
@@ -138,31 +171,54 @@ def build_response(ctx: TxnContext) -> Message:
 
 async def finish(ctx: TxnContext, svc: Services) -> Message:
     """Builds the answer and, for a recorded transaction, stores it together with the money moves
-    of the outcome in one unit, before the terminal hears anything."""
+    of the outcome in one unit, before the terminal hears anything. A payment refused before its
+    first unit is recorded here, with its answer."""
     if ctx.response is not None:
         return ctx.response
     ctx.response = build_response(ctx)
-    if ctx.txn_id is None:
+    if ctx.txn_id is None and not ctx.unrecorded:
         return ctx.response
-    response = ctx.response
-
-    async def work(tx: Tx):
-        changes = dict(state=ctx.final_state, rc=ctx.rc, response=response.fields,
-                       business_date=ctx.business_date)
-        if ctx.bank is not None:
-            changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
-        if ctx.bank_response is not None:
-            changes["bank_response"] = ctx.bank_response.fields
-        if not await txns.set_state_if(tx, ctx.txn_id, ctx.expected_states, **changes):
-            return await txns.get_txn(tx, ctx.txn_id)  # decided elsewhere (recovery, another node)
-        for money in ctx.on_finish:
-            await money(tx)
-        return None
-
-    try:
-        decided_elsewhere = await svc.db.unit(work)
-    finally:
-        svc.inflight.end(ctx.txn_id)
-    if decided_elsewhere is not None and decided_elsewhere.response is not None:
-        ctx.response = Message(ctx.request.response_mti, dict(decided_elsewhere.response))
+    while True:
+        try:
+            txn_id, response, earlier = await svc.db.unit(lambda tx: store_answer(tx, ctx, svc))
+        finally:
+            svc.inflight.end(ctx.txn_id)
+        if earlier is None:
+            break
+        ctx.response = None
+        settled = await recorded(ctx, svc, None, earlier)   # a repeat of a payment refused early
+        if ctx.response is None:  # 94, or 68 while the first is still pending: not stored
+            ctx.response = build_response(ctx)
+        if settled is not None:
+            return ctx.response
+    if ctx.unrecorded:
+        ctx.txn_id, ctx.rrn, ctx.unrecorded = txn_id, rrn_of(txn_id), False
+    ctx.response = response
     return ctx.response
+
+
+async def store_answer(tx: Tx, ctx: TxnContext, svc: Services
+                       ) -> tuple[int | None, Message | None, txns.Txn | None]:
+    """Inside finish's unit: (txn id, the answer as stored, None), or (None, None, the earlier
+    transaction) when an unrecorded payment turns out to be a repeat."""
+    txn_id, response = ctx.txn_id, ctx.response
+    changes: dict = {}
+    if ctx.unrecorded:
+        txn_id, earlier = await write_record(tx, ctx, svc, with_rrn=False)
+        if earlier is not None:
+            return None, None, earlier
+        response = build_response(ctx, rrn_of(txn_id))
+        changes["rrn"] = rrn_of(txn_id)
+    changes.update(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
+    if ctx.bank is not None:
+        changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
+    if ctx.bank_response is not None:
+        changes["bank_response"] = ctx.bank_response.fields
+    if not await txns.set_state_if(tx, txn_id, ctx.expected_states, **changes):
+        stored = await txns.get_txn(tx, txn_id)  # decided elsewhere (recovery, another node)
+        if stored is not None and stored.response is not None:
+            response = Message(ctx.request.response_mti, dict(stored.response))
+        return txn_id, response, None
+    for money in ctx.on_finish:
+        await money(tx)
+    return txn_id, response, None

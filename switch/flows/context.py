@@ -55,6 +55,8 @@ class TxnContext:
     on_finish: list[Money] = field(default_factory=list)  # money moved in the same unit as the answer
     log: dict[str, Any] = field(default_factory=dict)
     reason: str = ""                    # why the request was refused, for the operator's log line
+    digest: str = ""                    # of the request, for the idempotency record
+    unrecorded: bool = False            # the record goes into the flow's first durable unit
 
     def decline(self, rc: str, *bad: int, reason: str = "") -> bool:
         self.rc = rc

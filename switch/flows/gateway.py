@@ -7,11 +7,11 @@ import time
 import structlog
 
 from switch.ledger import accounts
+from switch.ledger.accounts import Agent, Terminal
 from switch.ledger.vault import VaultError
 from switch.links.terminal_server import TerminalSession
 from switch.services import Services
 from switch.wire import TI, CodecError, Message, decode, encode, sign, verify_decoded
-from switch.wire.salvage import salvage
 from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mti
 
 from . import balance, inquiry, payment, reversal, status
@@ -81,14 +81,13 @@ class TerminalGateway:
         log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
         try:
-            terminal = await self._terminal(request.get(41))
+            terminal, agent = await self._terminal(request.get(41))
         except VaultError as exc:  # its key does not open: no key, no MAC; the log names why (no key)
             log.error("terminal_key_unavailable", peer=session.peer, terminal=(request.get(41) or "").rstrip(),
                       error=str(exc))
             return self._unsigned(session, request, "96", started)
         if terminal is None:
             return self._unsigned(session, request, "58", started)
-        agent = await self.svc.db.read(lambda tx: accounts.get_agent(tx, terminal.agent_id))
         ctx = seen["ctx"] = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
             ctx.decline("30", reason=f"malformed message: {malformed}")
@@ -106,7 +105,7 @@ class TerminalGateway:
         try:
             request: Message | None = decode(raw, TI)
         except CodecError:
-            request = salvage(raw, TI)
+            request = answerable(raw)
         mti = response_mti(request.mti) if request is not None else None
         if mti is None:
             return None
@@ -119,10 +118,10 @@ class TerminalGateway:
         except CodecError:
             return None
 
-    async def _terminal(self, terminal_id: str | None):
+    async def _terminal(self, terminal_id: str | None) -> tuple[Terminal | None, Agent | None]:
         if not terminal_id:
-            return None
-        return await self.svc.db.read(lambda tx: accounts.get_terminal(tx, terminal_id.rstrip()))
+            return None, None
+        return await self.svc.db.read(lambda tx: accounts.get_terminal_and_agent(tx, terminal_id.rstrip()))
 
     async def _dispatch(self, ctx: TxnContext) -> None:
         req = ctx.request

@@ -1,6 +1,8 @@
-"""Payment (0200/500000): validate → record → checks against the latest inquiry → hold on the
-deposit → ask the bank → debit on 00 / release otherwise / reverse or advise on silence → answer."""
+"""Payment (0200/500000): validate → checks against the latest inquiry → record and hold on the
+deposit in one unit → ask the bank → debit on 00 / release otherwise / reverse or advise on silence → answer."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import structlog
 
@@ -8,12 +10,12 @@ from switch.ledger import money, txns
 from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
-from switch.wire import CodecError
+from switch.wire import CodecError, Message
 from switch.wire.field48 import PREPAID, parse_response
 
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
-from .common import check_fields, parse_product, record
+from .common import check_fields, parse_product, record_with_first_unit, recorded, rrn_of, write_record
 from .context import GO, STOP, Participant, TxnContext
 from .inquiry import bill_periods, check_served
 
@@ -59,31 +61,60 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     if bank is None:
         return ctx.decline("91")
     ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
-    ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
     limit = ctx.agent.daily_limit if ctx.agent else None
 
     periods = quoted_periods(ctx)
 
-    async def work(tx: Tx) -> str | None:
-        if periods and not await txns.claim_bills(tx, ctx.product, ctx.customer, periods, ctx.txn_id):
-            return "88"  # paid, or being paid right now by another payment of the same bills
+    async def work(tx: Tx) -> Held:
+        txn_id, rrn = ctx.txn_id, {}
+        if ctx.unrecorded:  # the idempotency record, in the same unit as the hold
+            txn_id, earlier = await write_record(tx, ctx, svc, with_rrn=False)
+            if earlier is not None:
+                return Held(None, earlier=earlier)
+            rrn = {"rrn": rrn_of(txn_id)}
+        if periods and not await txns.claim_bills(tx, ctx.product, ctx.customer, periods, txn_id):
+            if rrn:
+                await txns.update_txn(tx, txn_id, **rrn)
+            return Held(txn_id, refused="88")  # paid, or being paid right now by another payment of them
+        request = bank_request(ctx, svc, ctx.bank_stan, rrn_of(txn_id))
         try:
-            await money.place_hold(tx, ctx.txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
+            await money.place_hold(tx, txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
-            await txns.unmark_paid(tx, ctx.txn_id)
-            return refused.rc
-        if not await txns.set_state_if(tx, ctx.txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
+            await txns.unmark_paid(tx, txn_id)
+            if rrn:
+                await txns.update_txn(tx, txn_id, **rrn)
+            return Held(txn_id, refused=refused.rc)
+        if not await txns.set_state_if(tx, txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
                                        bank_id=bank.id, bank_stan=ctx.bank_stan,
-                                       bank_request=ctx.bank_request.fields):
+                                       bank_request=request.fields, **rrn):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
-            raise RuntimeError(f"payment {ctx.txn_id} was taken over before its hold")
-        return None
+            raise RuntimeError(f"payment {txn_id} was taken over before its hold")
+        return Held(txn_id, request=request)
 
-    refused = await svc.db.unit(work)
-    if refused:
-        return ctx.decline(refused)
+    while True:
+        held = await svc.db.unit(work)
+        if held.earlier is None:
+            break
+        settled = await recorded(ctx, svc, None, held.earlier)
+        if settled is not None:
+            return settled
+    if ctx.unrecorded:
+        await recorded(ctx, svc, held.txn_id, None)
+    if held.refused:
+        return ctx.decline(held.refused)
+    ctx.bank_request = held.request
     ctx.expected_states = (TxnState.SENT,)
     return GO
+
+
+@dataclass
+class Held:
+    """What the hold's unit did: the payment's txn id and the request for the bank; or the code it
+    was refused with; or, for a repeat, the earlier transaction (nothing else was done)."""
+    txn_id: int | None
+    request: Message | None = None
+    refused: str | None = None
+    earlier: txns.Txn | None = None
 
 
 def quoted_periods(ctx: TxnContext) -> list[str]:
@@ -192,5 +223,5 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
 
 # Once the hold is placed the bank may have the payment: a fault after it is treated as unanswered
 # (reversed or advised); before it nothing moved (96).
-STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record, check_served,
+STEPS = [check_fields(3, 4, 7, 11, 12, 13, 18, 41, 42, 48, 49), parse_product, record_with_first_unit, check_served,
          check_amount, check_already_paid, Participant(hold, abort=abort_held), ask_bank, outcome]

@@ -77,6 +77,19 @@ async def add_agent(tx: Tx, agent_id: str, name: str, daily_limit: int | None) -
     await ensure_account(tx, agent_account(agent_id), "agent")
 
 
+async def get_terminal_and_agent(tx: Tx, terminal_id: str) -> tuple[Terminal | None, Agent | None]:
+    """A terminal and its agent in one statement (every request needs both)."""
+    row = await tx.fetchone(
+        "SELECT t.terminal_id, t.agent_id, t.mac_key, t.blocked, t.created_at, a.name AS agent_name,"
+        " a.daily_limit, a.blocked AS agent_blocked, a.created_at AS agent_created_at"
+        " FROM terminals t LEFT JOIN agents a ON a.agent_id = t.agent_id WHERE t.terminal_id = ?", terminal_id)
+    if row is None:
+        return None, None
+    agent = None if row["agent_name"] is None else Agent(
+        row["agent_id"], row["agent_name"], row["daily_limit"], bool(row["agent_blocked"]), row["agent_created_at"])
+    return await _terminal(tx, row), agent
+
+
 async def get_agent(tx: Tx, agent_id: str) -> Agent | None:
     row = await tx.fetchone("SELECT * FROM agents WHERE agent_id = ?", agent_id)
     return None if row is None else _agent(row)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
+
 from .states import TxnState, check_transition
 from .storage import DuplicateKey, Tx
 
@@ -19,7 +21,10 @@ def now_iso() -> str:
 
 
 def fields_json(fields: dict[int, str] | None) -> str | None:
-    return None if fields is None else json.dumps({str(k): v for k, v in sorted(fields.items())})
+    """Compact JSON, keys in field order (orjson: several times faster than json.dumps)."""
+    if fields is None:
+        return None
+    return orjson.dumps({str(k): fields[k] for k in sorted(fields)}).decode()
 
 
 def fields_from_json(text: str | None) -> dict[int, str] | None:

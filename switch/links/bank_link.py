@@ -9,18 +9,17 @@ import asyncio
 import itertools
 import ssl
 import time
-from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 import structlog
 
 from switch.config import BankConfig
-from switch.wire import (HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode,
-                         encode, frame)
+from switch.wire import HI, CodecError, ConnectionClosed, FrameReader, FramingError, Message, decode
 
 from switch.wire.fields import transmission_time
 from switch.wire.vocabulary import Mti, NetworkCode
 
+from .bank_channel import BankChannel, log_end
 from .mux import Mux
 
 log = structlog.get_logger("bank_link")
@@ -41,31 +40,6 @@ class LinkDown(Exception):
 
 class BankTimeout(Exception):
     """The bank did not answer within its timeout."""
-
-
-@dataclass(eq=False)
-class BankChannel:
-    """One TCP connection to a bank."""
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    header: str
-    signed_on: bool = False
-    was_signed_on: bool = False
-    last_received: float = field(default_factory=time.monotonic)
-    waiting: set[str] = field(default_factory=set)  # STANs sent on this channel, not yet answered
-    closing: str = ""        # why we or the bank ended the link in order ('' = it was lost)
-    lost: str = ""           # why we closed it ourselves because it stopped working
-
-    @property
-    def peer(self) -> str:
-        peer = self.writer.get_extra_info("peername")
-        return f"{peer[0]}:{peer[1]}" if peer else "?"
-
-    def send(self, msg: Message) -> None:
-        self.writer.write(frame(encode(msg, HI), self.header))
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 class BankLink:
@@ -205,7 +179,7 @@ class BankLink:
             for stan in list(channel.waiting):
                 self._mux.fail(stan, LinkDown(self.id, sent=True))
             channel.waiting.clear()
-            self._log_end(channel)
+            log_end(self.id, channel, self._stopping)
             if was_up and not self.is_up:
                 self._state_changed(False, orderly=bool(self._stopping or channel.closing))
 
@@ -255,17 +229,6 @@ class BankLink:
         log.warning("bank_late_response", bank=self.id, mti=msg.mti, stan=msg.get(11), rc=msg.get(39))
         for callback in self.on_late:
             callback(self, msg)
-
-    def _log_end(self, channel: BankChannel) -> None:
-        """An orderly end (we stop, or either side signed off first) is info; a lost link is a warning,
-        with what was in flight on it."""
-        if self._stopping or channel.closing:
-            log.info("bank_disconnected", bank=self.id, peer=channel.peer,
-                     reason=channel.closing or "the switch is stopping")
-        else:
-            log.warning("bank_link_lost", bank=self.id, peer=channel.peer,
-                        reason=channel.lost or "the bank closed the connection without signing off",
-                        in_flight=len(channel.waiting))
 
     def _state_changed(self, up: bool, orderly: bool = True) -> None:
         (log.info if up or orderly else log.warning)("bank_link_state", bank=self.id, up=up)

@@ -30,6 +30,9 @@ LISTEN_BACKLOG = 1024
 # Kernel buffers per terminal socket: plenty for requests of at most 4 KiB and their answers, and
 # they keep a flood (or a terminal that stops reading) from pinning megabytes of kernel memory each.
 SOCKET_BUFFER_BYTES = 65536
+# Before sign-on a connection may have this many requests at once (a sign-on, an echo): reconnecting
+# must not buy a terminal a fresh allowance, and a stranger has nothing to ask for before sign-on.
+BEFORE_SIGN_ON = 4
 
 
 @dataclass(eq=False)
@@ -135,10 +138,10 @@ class TerminalServer:
 
     # ---- connections -------------------------------------------------------------------------
     def _connection_refused(self, address: str) -> Shed | None:
+        if self._addresses.full(address):  # first: an address over its share is named as such
+            return Shed.ADDRESS
         if len(self._sessions) >= self.cfg.max_connections:
             return Shed.CONNECTIONS
-        if self._addresses.full(address):
-            return Shed.ADDRESS
         return None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -232,6 +235,11 @@ class TerminalServer:
     # ---- budgets -----------------------------------------------------------------------------
     def _connection_budget(self) -> Budget:
         cfg = self.cfg
+        return Budget(rate=cfg.max_requests_per_s, burst=min(BEFORE_SIGN_ON, cfg.max_burst),
+                      max_in_flight=min(BEFORE_SIGN_ON, cfg.max_in_flight_per_terminal))
+
+    def _terminal_budget(self) -> Budget:
+        cfg = self.cfg
         return Budget(rate=cfg.max_requests_per_s, burst=cfg.max_burst,
                       max_in_flight=cfg.max_in_flight_per_terminal)
 
@@ -240,7 +248,7 @@ class TerminalServer:
         terminal_id = session.terminal_id or ""
         budget = self._budgets.get(terminal_id)
         if budget is None:
-            budget = self._budgets[terminal_id] = session.budget
+            budget = self._budgets[terminal_id] = self._terminal_budget()
         session.budget = budget
 
     def _shed_counted(self, shed: Shed, **context) -> None:

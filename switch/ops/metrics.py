@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 
 from prometheus_client import (
@@ -97,6 +98,8 @@ class Metrics:
             extra = {"buckets": LATENCY_BUCKETS} if kind == "histogram" else {}
             self._m[name] = types[kind](f"ppob_{name}", doc, labels, registry=self.registry, **extra)
         self._settlement_states: dict[str, set[str]] = {}
+        self._request_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
+        self._in_flight_children: dict[str, Any] = {}
         for kind in MALFORMED_KINDS:  # every series exists from the start (at 0), so rates and
             for outcome in MALFORMED_OUTCOMES:  # a harness comparing before/after see it at once
                 self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome)
@@ -109,16 +112,23 @@ class Metrics:
                         rc: str, seconds: float) -> None:
         """One answered request: counts it under its response code and records its latency.
         Use "" for a label that does not apply (e.g. bank for a balance inquiry, proc for 0800)."""
-        _check(interface, INTERFACES, "interface")
-        labels = dict(interface=interface, mti=mti, proc=proc, product=product, bank=bank)
-        self._m["requests"].labels(rc=rc, **labels).inc()
-        self._m["request_seconds"].labels(**labels).observe(seconds)
+        key = (interface, mti, proc, product, bank, rc)
+        children = self._request_children.get(key)
+        if children is None:   # label lookups cost more than the counting: done once per series
+            _check(interface, INTERFACES, "interface")
+            labels = dict(interface=interface, mti=mti, proc=proc, product=product, bank=bank)
+            children = self._request_children[key] = (self._m["requests"].labels(rc=rc, **labels),
+                                                       self._m["request_seconds"].labels(**labels))
+        children[0].inc()
+        children[1].observe(seconds)
 
     @contextmanager
     def in_flight(self, interface: str) -> Iterator[None]:
         """`with metrics.in_flight("terminal"): ...` counts the request as in flight inside the block."""
-        _check(interface, INTERFACES, "interface")
-        gauge = self._m["in_flight"].labels(interface=interface)
+        gauge = self._in_flight_children.get(interface)
+        if gauge is None:
+            _check(interface, INTERFACES, "interface")
+            gauge = self._in_flight_children[interface] = self._m["in_flight"].labels(interface=interface)
         gauge.inc()
         try:
             yield
@@ -136,6 +146,7 @@ class Metrics:
         _check(kind, MALFORMED_KINDS, "kind")
         _check(outcome, MALFORMED_OUTCOMES, "outcome")
         self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome).inc()
+
     def overload_shed(self, reason: str) -> None:
         """A connection refused or closed, or a request shed, by an overload limit (limits.Shed values)."""
         _check(reason, SHED_REASONS, "reason")

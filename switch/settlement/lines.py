@@ -9,9 +9,11 @@ from typing import Any, NamedTuple
 
 from switch.ledger.states import BANK_REVERSED
 from switch.wire import CodecError
+from switch.wire import layouts as L
 from switch.wire.field48 import (NONTAGLIS, NONTAGLIS_LEN, POSTPAID, POSTPAID_BILL_LEN, POSTPAID_HEAD_LEN,
                                  PREPAID, PREPAID_LEN, PREPAID_SALE_LEN, REF_LEN, NontaglisInfo, PostpaidInfo,
                                  PrepaidInfo, parse_response)
+from switch.wire.layouts import span
 
 from .files import PAID, REVERSED, Control, RcnLine, utc_seconds
 
@@ -32,26 +34,33 @@ def product_details(field48: str | None) -> Details:
     return _quick_details(field48) or _parsed_details(field48)
 
 
+# where the fast reader looks, from the layouts' declarations
+_COUNT = span(L.POSTPAID_HEAD, "bill_count")
+_POSTPAID_ADMIN = span(L.POSTPAID_HEAD, "admin_fee")
+_PERIOD = span(L.POSTPAID_BILL, "period", 0)
+_FIXED = {PREPAID: (PREPAID_LEN, span(L.PREPAID_INFO, "admin_fee"), PREPAID_SALE_LEN),
+          NONTAGLIS: (NONTAGLIS_LEN, span(L.NONTAGLIS_INFO, "admin_fee"), REF_LEN)}
+
+
 def _quick_details(s: str) -> Details | None:
     product = s[:6]
     if product == POSTPAID:
-        count = s[POSTPAID_HEAD_LEN - 11:POSTPAID_HEAD_LEN - 10]
-        admin = s[POSTPAID_HEAD_LEN - 8:POSTPAID_HEAD_LEN]
+        count, admin = s[_COUNT[0]:_COUNT[1]], s[_POSTPAID_ADMIN[0]:_POSTPAID_ADMIN[1]]
         if not (count in ("1", "2", "3", "4") and admin.isdigit()):
             return None
         bills = int(count)
         end = POSTPAID_HEAD_LEN + POSTPAID_BILL_LEN * bills
         if len(s) not in (end, end + REF_LEN):
             return None
-        periods = ",".join([s[at:at + 6] for at in range(POSTPAID_HEAD_LEN, end, POSTPAID_BILL_LEN)])
+        periods = ",".join([s[at + _PERIOD[0]:at + _PERIOD[1]]
+                            for at in range(POSTPAID_HEAD_LEN, end, POSTPAID_BILL_LEN)])
         if not periods.replace(",", "").isdigit():
             return None
         return Details(periods, int(admin) * bills * 100, s[end:end + REF_LEN].rstrip(), bills)
-    fixed = {PREPAID: PREPAID_LEN, NONTAGLIS: NONTAGLIS_LEN}.get(product)
-    if fixed is None:
+    if product not in _FIXED:
         return None
-    admin = s[fixed - 8:fixed]
-    tail = {PREPAID: PREPAID_SALE_LEN, NONTAGLIS: REF_LEN}[product]
+    fixed, (start, stop), tail = _FIXED[product]
+    admin = s[start:stop]
     if not admin.isdigit() or len(s) not in (fixed, fixed + tail):
         return None
     return Details("", int(admin) * 100, s[fixed:fixed + REF_LEN].rstrip())

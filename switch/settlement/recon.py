@@ -7,6 +7,7 @@ settlement writes), which keeps a million-payment day out of memory too.
 from __future__ import annotations
 
 import csv
+import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -155,6 +156,27 @@ def reconcile_files(switch_file: Path, bank_file: Path, bank_id: str,
     return compare(read_rcn(switch_file), bank_lines), counted
 
 
+_FILE_NAME = re.compile(r"(?P<bank>.+)_(?P<day>\d{8})\.RCN", re.IGNORECASE)
+
+
+def file_mismatch(bank_file: Path, stated: Control | None, bank_id: str, business_date: str) -> str:
+    """Why this file is not the bank's file of that date ('' when nothing says so): its control file's
+    BANK and BUSINESS_DATE, else its name <BANK>_<YYYYMMDD>.RCN."""
+    named = _FILE_NAME.fullmatch(bank_file.name)
+    if stated is not None:
+        bank, day, source = stated.bank, stated.business_date, "its control file says so"
+    elif named is not None:
+        digits = named["day"]
+        bank, day, source = named["bank"], f"{digits[:4]}-{digits[4:6]}-{digits[6:]}", "by its name"
+    else:
+        return ""
+    if day != business_date:
+        return f"{bank_file.name} is the file of business date {day} ({source}), not --date {business_date}"
+    if bank != bank_id:
+        return f"{bank_file.name} is the file of bank {bank} ({source}), not --bank {bank_id}"
+    return ""
+
+
 async def recon_command(db: Any, config: Any, args: Any) -> int:
     """`ppob-switch recon --bank B --date D --file F [--csv OUT]`: 0 only when everything matches."""
     bank_id, business_date, bank_file = args.bank, args.date, Path(args.file)
@@ -168,6 +190,10 @@ async def recon_command(db: Any, config: Any, args: Any) -> int:
     try:
         ctl = ctl_beside(bank_file)
         stated = read_ctl(ctl) if ctl.is_file() else None
+        mismatch = file_mismatch(bank_file, stated, bank_id, business_date)
+        if mismatch:   # the first line says so: comparing it would list every payment as a difference
+            print(f"ppob-switch: recon: {mismatch}", file=sys.stderr)
+            return 2
         with tempfile.TemporaryDirectory(prefix="ppob-recon-") as scratch:
             switch_file = await switch_side(db, bank_id, business_date, Path(scratch))
             result, counted = reconcile_files(switch_file, bank_file, bank_id, business_date)

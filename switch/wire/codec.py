@@ -15,6 +15,7 @@ from typing import Any
 import iso8583
 
 from .errors import CodecError
+from .fastpath import fast_decode, fast_encode
 from .message import Message
 from .spec import TI, Spec
 
@@ -24,6 +25,12 @@ _BITMAP_KEYS = ("t", "p", "1", "h")
 
 def decode(raw: bytes, spec: Spec = TI) -> Message:
     """Decode one message (without its length header). Raises CodecError, and nothing else."""
+    fast = fast_decode(raw, spec)
+    return fast if fast is not None else decode_full(raw, spec)
+
+
+def decode_full(raw: bytes, spec: Spec = TI) -> Message:
+    """decode() on the generic pyiso8583 path only (the benchmark's plain relay uses it)."""
     try:
         return _decode(raw, spec)
     except CodecError:
@@ -36,6 +43,12 @@ def decode(raw: bytes, spec: Spec = TI) -> Message:
 
 def encode(msg: Message, spec: Spec = TI) -> bytes:
     """Encode a message; the secondary bitmap is set when a field 65-128 is present."""
+    fast = fast_encode(msg, spec)
+    return fast if fast is not None else encode_full(msg, spec)
+
+
+def encode_full(msg: Message, spec: Spec = TI) -> bytes:
+    """encode() on the generic pyiso8583 path only."""
     try:
         return _encode(msg, spec)
     except CodecError:

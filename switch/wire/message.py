@@ -29,7 +29,16 @@ class Message:
 
     @property
     def response_mti(self) -> str:
-        return RESPONSE_MTI[self.mti]
+        """The answer's MTI. A request MTI outside the table (0100, 0600 ...) gets its class's answer
+        by the ISO rule (third digit + 1), so it can be refused (12) instead of left unanswered;
+        KeyError for what is no request at all."""
+        known = RESPONSE_MTI.get(self.mti)
+        if known is not None:
+            return known
+        mti = self.mti
+        if len(mti) == 4 and mti.isdigit() and mti[2] in "02468":
+            return mti[:2] + str(int(mti[2]) + 1) + mti[3]
+        raise KeyError(mti)
 
     def copy(self) -> "Message":
         return Message(self.mti, dict(self.fields))

@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +30,7 @@ from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
 from switch.ledger.storage import open_database  # noqa: E402
 from switch.config import sample_config  # noqa: E402
+from tests.bench.bench_report import Phase, Profile, table  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -87,23 +88,6 @@ async def stop(process: asyncio.subprocess.Process | None) -> None:
         except asyncio.TimeoutError:
             process.kill()
             await process.wait()
-
-
-@dataclass
-class Phase:
-    """One measurement: a load against one server process."""
-    label: str
-    operations: int
-    elapsed_s: float
-    p50_ms: float
-    p99_ms: float
-    cpu_ms: float            # of the server process, per operation
-    rss_mb: float
-    by_rc: dict = field(default_factory=dict)
-
-    @property
-    def rate(self) -> float:
-        return self.operations / self.elapsed_s if self.elapsed_s else 0.0
 
 
 @dataclass
@@ -185,49 +169,6 @@ async def measure_server(bed: Bed, pid: int, port: int, label: str) -> dict[str,
     return out
 
 
-class Profile:
-    """py-spy on the server process during a measurement; prints where its time goes."""
-
-    def __init__(self, folder: str | None, pid: int, label: str, seconds: float) -> None:
-        self.out = Path(folder) / f"{label}-payments.txt" if folder else None
-        self.pid, self.seconds = pid, seconds
-
-    async def __aenter__(self) -> None:
-        if self.out:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self.spy = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
-                "raw", "--threads", "--nonblocking", "--rate", "200", "--duration", str(int(self.seconds + 1)),
-                "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-
-    async def __aexit__(self, *exc) -> None:
-        if self.out:
-            await self.spy.wait()
-            print(f"profile {self.out}:")
-            print("\n".join(summarize(self.out.read_text())))
-
-
-def summarize(raw: str, top: int = 40) -> list[str]:
-    """Inclusive share of samples per function (each counted once per stack), busiest first."""
-    inclusive: dict[str, int] = {}
-    total = 0
-    for line in raw.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        frames = stack.split(";")
-        if any("epoll_wait" in f or "select (selectors" in f or "_worker (concurrent" in f and f is frames[-1]
-               for f in frames[-1:]):
-            continue   # idle
-        total += n
-        for name in {f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" if " (" in f else f
-                     for f in frames}:
-            inclusive[name] = inclusive.get(name, 0) + n
-    busiest = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
-    return [f"  {n / total:6.1%}  {name}" for name, n in busiest] if total else ["  (no samples)"]
-
-
 class SwitchUnderTest:
     """`ppob-switch serve` as a process on a fresh database, provisioned with the bench terminals."""
 
@@ -287,57 +228,6 @@ class FreshPostgres:
         admin = await asyncpg.connect(self.url)
         await admin.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
         await admin.close()
-
-
-def table(results: dict[str, dict[str, Phase]], rate: float | None) -> list[str]:
-    relay, lite, pg = results.get("relay"), results.get("sqlite"), results.get("postgresql")
-
-    def cell(phases, key, fmt):
-        return fmt(phases[key]) if phases and key in phases else "—"
-
-    def ratio(a, b, key, get=lambda p: p.rate):
-        return f"{get(a[key]) / get(b[key]):.2f}" if a and b and key in a and key in b and get(b[key]) else "—"
-
-    rows = [
-        ("postpaid inquiries/s", "inquiry", lambda p: f"{p.rate:,.0f}", True),
-        ("prepaid payments/s", "payment", lambda p: f"{p.rate:,.0f}", True),
-        ("inquiry p50 / p99 ms", "inquiry", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", False),
-        ("payment p50 / p99 ms", "payment", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", False),
-        ("CPU ms per inquiry", "inquiry", lambda p: f"{p.cpu_ms:.2f}", False),
-        ("CPU ms per payment", "payment", lambda p: f"{p.cpu_ms:.2f}", False),
-        ("RSS MB after payments", "payment", lambda p: f"{p.rss_mb:.0f}", False),
-    ]
-    if rate:
-        rows += [(f"open loop {rate:,.0f} payments/s: held", "open", lambda p: f"{p.rate:,.0f}", False),
-                 ("open loop p50 / p99 ms", "open", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", False)]
-    head = ["", "relay", "SQLite", "SQLite / relay", "PostgreSQL", "PostgreSQL / SQLite"]
-    body = [[name, cell(relay, key, fmt), cell(lite, key, fmt), ratio(lite, relay, key) if rel else "",
-             cell(pg, key, fmt), ratio(pg, lite, key) if rel else ""] for name, key, fmt, rel in rows]
-    widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
-    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in body]
-    return out + targets(relay, lite, pg, rate)
-
-
-def targets(relay, lite, pg, rate) -> list[str]:
-    out = []
-    if relay and lite:
-        pay, inq = lite["payment"].rate / relay["payment"].rate, lite["inquiry"].rate / relay["inquiry"].rate
-        out.append(f"target payments >= 0.50 of relay: {pay:.2f} {'met' if pay >= 0.5 else 'MISSED'}")
-        out.append(f"target inquiries >= 0.70 of relay: {inq:.2f} {'met' if inq >= 0.7 else 'MISSED'}")
-    if lite and "open" in lite:
-        o = lite["open"]
-        held = o.rate >= 0.97 * rate
-        out.append(f"target p99 <= 20 ms at {rate:,.0f}/s: p99 {o.p99_ms:.1f} ms, rate {o.rate:,.0f}/s "
-                   f"{'met' if o.p99_ms <= 20 and held else 'MISSED'}")
-    if lite and pg:
-        r = pg["payment"].rate / lite["payment"].rate
-        out.append(f"target PostgreSQL >= 0.50 of SQLite payments: {r:.2f} {'met' if r >= 0.5 else 'MISSED'}")
-    for name, phases in (("relay", relay), ("SQLite", lite), ("PostgreSQL", pg)):
-        for key, p in (phases or {}).items():
-            if set(p.by_rc) - {"00"}:
-                out.append(f"note: {name} {key} answers {p.by_rc}")
-    return out
 
 
 async def bench(args: argparse.Namespace) -> None:

@@ -1,5 +1,6 @@
 """The benchmark's baseline: a relay that does only what any switch must do to every message, and
-nothing else — no database, no logging, no metrics, no money.
+nothing else — no database, no logging, no metrics, no money — with the plain pyiso8583 codec
+(--fast-codec: the switch's own fast path).
 
 Terminal → relay: decode (TI), check the MAC; sign-on and echo are answered at once. A 0200 goes to
 the bank re-encoded (HI) with the relay's own STAN, RRN and institution id; the bank's answer is
@@ -19,7 +20,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from switch.wire import HI, TI, FrameReader, Message, decode, encode, frame, sign, verify_decoded  # noqa: E402
+from switch.wire import HI, TI, FrameReader, Message, compute_mac, frame, mac_field  # noqa: E402
+from switch.wire import decode as fast_decode, encode as fast_encode  # noqa: E402
+from switch.wire.codec import decode_full, encode_full  # noqa: E402
+
+decode, encode = decode_full, encode_full   # the plain relay: pyiso8583 both ways (--fast-codec: ours)
+
+
+def sign(msg: Message, key: bytes, spec) -> bytes:
+    signed = Message(msg.mti, {**msg.fields, mac_field(msg): "0" * 16})
+    body = encode(signed, spec)[:-16]
+    return body + compute_mac(key, body).encode("ascii")
+
+
+def verify_decoded(msg: Message, raw: bytes, key: bytes) -> bool:
+    return compute_mac(key, raw[:-16]).encode("ascii") == raw[-16:]
 
 TO_BANK = (3, 4, 12, 13, 18, 41, 42, 48, 49)
 FROM_BANK = (4, 38, 39, 48, 62)
@@ -84,7 +99,11 @@ async def main() -> None:
     parser.add_argument("--listen", type=int, required=True)
     parser.add_argument("--bank", required=True, metavar="HOST:PORT")
     parser.add_argument("--keys", required=True, help="JSON list of {tid, key} (hex)")
+    parser.add_argument("--fast-codec", action="store_true", help="the switch's codec instead of plain pyiso8583")
     args = parser.parse_args()
+    if args.fast_codec:
+        global decode, encode
+        decode, encode = fast_decode, fast_encode
     keys = {t["tid"]: bytes.fromhex(t["key"]) for t in json.loads(Path(args.keys).read_text())}
     host, _, port = args.bank.rpartition(":")
     relay = Relay(keys, host, int(port))

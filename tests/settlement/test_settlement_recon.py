@@ -149,3 +149,22 @@ async def test_a_bank_file_out_of_rrn_order_is_still_reconciled(db, day, tmp_pat
     path.write_text("\n".join([RCN_HEADER] + [format_line(x) for x in reversed(day)]) + "\n")
     code = await recon_command(db, config_for(tmp_path, {"BANKA": 1}), args_for(path))
     assert code == 0 and "no control file" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ctl", [True, False])
+async def test_a_file_of_another_date_is_refused_and_its_first_line_says_so(db, day, tmp_path, capsys, ctl):
+    path = bank_file(tmp_path, day, ctl=ctl)
+    args = Namespace(bank="BANKA", date="2026-11-25", file=str(path), csv=None)
+    code = await recon_command(db, config_for(tmp_path, {"BANKA": 1}), args)
+    captured = capsys.readouterr()
+    first = captured.err.splitlines()[0]
+    assert code == 2 and captured.out == "" and len(captured.err.splitlines()) == 1
+    assert "business date 2026-11-24" in first and "not --date 2026-11-25" in first
+    assert ("control file" in first) == ctl
+
+
+async def test_a_file_of_another_bank_is_refused_naming_both(db, day, tmp_path, capsys):
+    path = bank_file(tmp_path, day)
+    code = await recon_command(db, config_for(tmp_path, {"BANKA": 1, "BANKB": 2}), args_for(path, bank="BANKB"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "bank BANKA" in err[0] and "not --bank BANKB" in err[0]

@@ -11,6 +11,7 @@ from switch.ledger import accounts, money
 from switch.config import parse_config, sample_config
 from switch.ops.metrics import Metrics
 from tests.support.peers import KEY, ContractTerminal
+from tests.support.processes import ROOMY
 
 AGENT, TERMINAL = "AGT000000000001", "T0000001"
 
@@ -50,7 +51,7 @@ async def start_switch(tmp_path):
         text = sample_config(database=database or f"sqlite:///{tmp_path}/switch.db",
                              terminal_listen="127.0.0.1:0", metrics_listen="127.0.0.1:0", banks=banks,
                              switch={"settlement_dir": str(tmp_path / "settlement"), **(switch or {})},
-                             products=products, terminals=terminals)
+                             products=products, terminals={**ROOMY, **(terminals or {})})
         config = parse_config(tomllib.loads(text), env={})
         app = SwitchApp(config, metrics=Metrics())
         ports = await app.start()

@@ -107,8 +107,9 @@ async def test_a_second_connection_of_the_same_terminal_shares_its_budget(start_
         start_switch, terminals={"max_requests_per_s": 0.1, "max_burst": 2})
     second = await running.terminal().connect()
     assert (await second.sign_on())[39] == "00"  # before sign-on a connection has a budget of its own
-    assert (await second.balance())[39] == "00"   # the terminal's last token (its first sign-on took one)
-    assert (await terminal.balance())[39] == "91"  # on its own connection it would have had one left
+    assert (await second.balance())[39] == "00"    # the terminal's bucket holds two tokens ...
+    assert (await terminal.balance())[39] == "00"  # ... spent from either connection ...
+    assert (await second.balance())[39] == "91"    # ... so none is left on the second one either
 
 
 async def test_a_flood_of_refused_requests_closes_the_connection(start_switch):

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Sequence, TypeVar
 import asyncpg
 
 from .base import Database, DuplicateKey, StorageError
+from .schema import schema_sql
 
 T = TypeVar("T")
 
@@ -128,8 +129,7 @@ class PostgresDatabase(Database):
             raise StorageError(f"postgresql: cannot open database: {exc}") from exc
 
     async def _create_schema(self) -> None:
-        from importlib import resources
-        schema = resources.files(__package__).joinpath("schema_postgres.sql").read_text()
+        schema = schema_sql("postgresql")
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await conn.execute(schema)

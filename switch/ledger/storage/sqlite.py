@@ -19,10 +19,10 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
 
 from .base import Database, DuplicateKey, StorageError
+from .schema import schema_sql
 
 T = TypeVar("T")
 
@@ -151,7 +151,7 @@ class SqliteDatabase(Database):
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"journal_mode is {mode}, WAL refused")
-        schema = resources.files(__package__).joinpath("schema_sqlite.sql").read_text()
+        schema = schema_sql("sqlite")
         conn.executescript(schema)  # CREATE ... IF NOT EXISTS: idempotent, safe beside other processes
         return conn
 

@@ -1,0 +1,123 @@
+"""The figures of bench_switch.py: one measurement, its table and targets, and py-spy profiles."""
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Phase:
+    """One measurement: a load against one server process."""
+    label: str
+    operations: int
+    elapsed_s: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float            # of the server process, per operation
+    rss_mb: float
+    by_rc: dict = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.operations / self.elapsed_s if self.elapsed_s else 0.0
+
+
+class Profile:
+    """py-spy on the server process during a measurement; prints where its time goes."""
+
+    def __init__(self, folder: str | None, pid: int, label: str, seconds: float) -> None:
+        self.out = Path(folder) / f"{label}-payments.txt" if folder else None
+        self.pid, self.seconds = pid, seconds
+
+    async def __aenter__(self) -> None:
+        if self.out:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.spy = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
+                "raw", "--threads", "--rate", "100", "--duration", str(int(self.seconds + 1)),
+                "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def __aexit__(self, *exc) -> None:
+        if self.out:
+            await self.spy.wait()
+            print(f"profile {self.out}:")
+            print("\n".join(summarize(self.out.read_text())))
+
+
+def summarize(raw: str, top: int = 40) -> list[str]:
+    """Inclusive share of samples per function (each counted once per stack), busiest first."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = stack.split(";")
+        if any("epoll_wait" in f or "select (selectors" in f or "_worker (concurrent" in f and f is frames[-1]
+               for f in frames[-1:]):
+            continue   # idle
+        total += n
+        for name in {f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" if " (" in f else f
+                     for f in frames}:
+            inclusive[name] = inclusive.get(name, 0) + n
+    busiest = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return [f"  {n / total:6.1%}  {name}" for name, n in busiest] if total else ["  (no samples)"]
+
+
+def table(results: dict[str, dict[str, Phase]], rate: float | None) -> list[str]:
+    relay, lite, pg = results.get("relay"), results.get("sqlite"), results.get("postgresql")
+
+    def cell(phases, key, fmt):
+        return fmt(phases[key]) if phases and key in phases else "—"
+
+    def ratio(a, b, key, kind):
+        if not kind or not (a and b and key in a and key in b):
+            return ""
+        x, y = a[key], b[key]
+        if kind == "cpu":   # the share of b's rate a reaches when CPU is what limits both
+            return f"{y.cpu_ms / x.cpu_ms:.2f}" if x.cpu_ms else "—"
+        return f"{x.rate / y.rate:.2f}" if y.rate else "—"
+
+    rows = [
+        ("postpaid inquiries/s", "inquiry", lambda p: f"{p.rate:,.0f}", "rate"),
+        ("prepaid payments/s", "payment", lambda p: f"{p.rate:,.0f}", "rate"),
+        ("inquiry p50 / p99 ms", "inquiry", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", None),
+        ("payment p50 / p99 ms", "payment", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", None),
+        ("CPU ms per inquiry (ratio: inverse)", "inquiry", lambda p: f"{p.cpu_ms:.2f}", "cpu"),
+        ("CPU ms per payment (ratio: inverse)", "payment", lambda p: f"{p.cpu_ms:.2f}", "cpu"),
+        ("RSS MB after payments", "payment", lambda p: f"{p.rss_mb:.0f}", None),
+    ]
+    if rate:
+        rows += [(f"open loop {rate:,.0f} payments/s: held", "open", lambda p: f"{p.rate:,.0f}", "rate"),
+                 ("open loop p50 / p99 ms", "open", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", None)]
+    head = ["", "relay", "SQLite", "SQLite / relay", "PostgreSQL", "PostgreSQL / SQLite"]
+    body = [[name, cell(relay, key, fmt), cell(lite, key, fmt), ratio(lite, relay, key, kind),
+             cell(pg, key, fmt), ratio(pg, lite, key, kind)] for name, key, fmt, kind in rows]
+    widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    out = [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in body]
+    return out + targets(relay, lite, pg, rate)
+
+
+def targets(relay, lite, pg, rate) -> list[str]:
+    out = []
+    if relay and lite:
+        pay, inq = lite["payment"].rate / relay["payment"].rate, lite["inquiry"].rate / relay["inquiry"].rate
+        out.append(f"target payments >= 0.50 of relay: {pay:.2f} {'met' if pay >= 0.5 else 'MISSED'}")
+        out.append(f"target inquiries >= 0.70 of relay: {inq:.2f} {'met' if inq >= 0.7 else 'MISSED'}")
+    if lite and "open" in lite:
+        o = lite["open"]
+        held = o.rate >= 0.97 * rate
+        out.append(f"target p99 <= 20 ms at {rate:,.0f}/s: p99 {o.p99_ms:.1f} ms, rate {o.rate:,.0f}/s "
+                   f"{'met' if o.p99_ms <= 20 and held else 'MISSED'}")
+    if lite and pg:
+        r = pg["payment"].rate / lite["payment"].rate
+        out.append(f"target PostgreSQL >= 0.50 of SQLite payments: {r:.2f} {'met' if r >= 0.5 else 'MISSED'}")
+    for name, phases in (("relay", relay), ("SQLite", lite), ("PostgreSQL", pg)):
+        for key, p in (phases or {}).items():
+            if set(p.by_rc) - {"00"}:
+                out.append(f"note: {name} {key} answers {p.by_rc}")
+    return out
