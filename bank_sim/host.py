@@ -82,8 +82,9 @@ class BankHost:
         self.faults = faults or Faults()
         self.framing = framing
         self.bank_id = bank_id
-        self.teller = Teller(book, bank_id, settlement_dir, calendar=Calendar(business_date or today_wib()),
-                             **({"clock": clock} if clock else {}))
+        self.teller = Teller(book, bank_id, settlement_dir, calendar=Calendar(business_date or today_wib()))
+        if clock:
+            self.teller.clock = clock
         self.stats = Stats()
         self.answer_delay_s: float | None = None   # overrides the latency fault for financial requests
         self.echo_interval_s = echo_interval_s

@@ -20,7 +20,8 @@ from typing import NoReturn
 
 from switch.wire.field48 import CUSTOMER_DIGITS, PREPAID, PRODUCTS
 
-from .client import Result, TerminalClient, receipt_from_entry
+from .client import TerminalClient, receipt_from_entry
+from .results import Result
 from .escpos import to_escpos
 from .journal import Journal
 from .load import run_load

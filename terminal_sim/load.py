@@ -17,8 +17,9 @@ from typing import Sequence
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .client import RC_MEANINGS, Result, TerminalClient
+from .client import TerminalClient
 from .journal import Journal
+from .results import RC_MEANINGS, Result
 
 TerminalSpec = tuple[str, str, bytes]   # (terminal id, agent id, 16-byte MAC key)
 

@@ -8,7 +8,8 @@ import asyncio
 from pathlib import Path
 from typing import Callable
 
-from .client import Result, TerminalClient, receipt_from_entry
+from .client import TerminalClient, receipt_from_entry
+from .results import Result
 from .escpos import to_escpos
 from switch.wire.receipt import render_balance, render_bill, rupiah
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from switch.ops.text import rupiah_text
@@ -20,7 +21,7 @@ def rupiah(minor: int) -> int | str:
     return minor // 100 if cents == 0 else f"{'-' if minor < 0 else ''}{whole}.{cents:02d}"
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int] = frozenset()) -> str:
+def table(header: tuple[str, ...], rows: Sequence[tuple[Any, ...]], right: Collection[int] = frozenset()) -> str:
     """Plain columns for the terminal and for pipes alike: nothing is cut, nothing wraps."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     lines = []

@@ -36,8 +36,8 @@ def run_demo(keep: str | None = None) -> int:
             print(f"ppob-switch: demo --keep {keep}: {exc.strerror or exc}", file=sys.stderr)
             return 1
         return asyncio.run(demo(folder))
-    with tempfile.TemporaryDirectory(prefix="ppob-demo-") as folder:
-        return asyncio.run(demo(Path(folder), throwaway=True))
+    with tempfile.TemporaryDirectory(prefix="ppob-demo-") as scratch:
+        return asyncio.run(demo(Path(scratch), throwaway=True))
 
 
 KEPT = ("switch.db", "switch.db-wal", "switch.db-shm", "switch.db.master-key", "bank", "settlement")

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switch.ledger import keyring, users
 from switch.ledger.storage import StorageError, open_database
+from switch.ledger.vault import VaultError
 from switch.config import Config, mask_credentials, split_address
 
 from . import pages_agents, pages_main, pages_ops, pages_terminals, pages_topups, pages_txns

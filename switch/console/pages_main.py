@@ -1,6 +1,7 @@
 """Login, logout and the dashboard."""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -104,7 +105,7 @@ async def dashboard(request: Request) -> Response:
     queue_depth: dict[tuple[str, str], int] = {}
     for item in queue:
         queue_depth[(item.bank_id, item.kind)] = queue_depth.get((item.bank_id, item.kind), 0) + 1
-    requests = {}
+    requests: dict[Any, Any] = {}
     for sample in metrics.get("ppob_requests_total"):
         if sample.labels.get("interface") == "terminal":
             key = (sample.labels.get("mti", ""), sample.labels.get("product", ""), sample.labels.get("bank", ""),

@@ -5,6 +5,7 @@ import asyncio
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -116,7 +117,8 @@ async def reconcile(request: Request) -> Response:
         form.fail("bank", "required")
     if not day:
         form.fail("date", "required")
-    upload, control = data.get("rcn"), data.get("ctl")
+    upload: Any = data.get("rcn")
+    control: Any = data.get("ctl")
     if not hasattr(upload, "read") or not getattr(upload, "filename", ""):
         form.fail("rcn", "choose the bank's RCN file")
     if not form.ok:
@@ -127,7 +129,7 @@ async def reconcile(request: Request) -> Response:
         bank_file.write_bytes(await upload.read())
         stated = None
         try:
-            if hasattr(control, "read") and getattr(control, "filename", ""):
+            if hasattr(control, "read") and getattr(control, "filename", None):
                 ctl_file = Path(scratch) / "bank.CTL"
                 ctl_file.write_bytes(await control.read())
                 stated = read_ctl(ctl_file)

@@ -13,7 +13,7 @@ from switch.ledger.txns import SafItem, Txn
 from switch.ops.logging import REDACTED, SECRET_KEYS, mask_customer
 from switch.wire import field48
 from switch.wire.errors import CodecError
-from switch.wire.message import RESPONSE_MTI
+from switch.wire.vocabulary import RESPONSE_MTI
 from switch.wire.receipt import ReceiptMeta, render_receipt
 from switch.wire.spec import HI, TI, Spec
 

@@ -58,5 +58,5 @@ async def ask(bank: BankLink, msg: Message, notes: dict | None = None) -> Messag
     return answer
 
 
-__all__ = ["BankTimeout", "LinkDown", "ask", "bank_request", "original_data", "repeat_message",
+__all__ = ["BankTimeout", "LinkDown", "ask", "bank_request", "repeat_message",
            "terminal_rc", "unanswered_follow_up"]

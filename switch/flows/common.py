@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
+from typing import Any
 
 import structlog
 
@@ -148,7 +150,7 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn | None:
 
 
 def answer_fields(request: dict[int, str], rrn: str | None, business_date: str, rc: str,
-                  omit: set[int] = frozenset()) -> dict[int, str]:
+                  omit: Collection[int] = frozenset()) -> dict[int, str]:
     """What every answer to a terminal's 0200/0400 carries: the echoed fields (less those that were
     bad), the RRN, field 15 (the business date, MMDD) and the response code."""
     fields = {n: v for n, v in request.items() if n in ECHOED and n not in omit}

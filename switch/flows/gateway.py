@@ -3,6 +3,7 @@ checks the MAC and the sign-on, picks the flow, runs its participants and signs 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 
@@ -22,7 +23,7 @@ from .malfunction import fail, malfunction_response, sign_quietly
 
 log = structlog.get_logger("gateway")
 
-FLOWS = {
+FLOWS: dict[tuple[str, str], tuple[str, list[Any]]] = {
     (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
     (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
     (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),

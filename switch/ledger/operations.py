@@ -83,6 +83,7 @@ async def rekey_terminal(db: Database, who: Operator, terminal_id: str, key_hex:
     """Gives a terminal a new MAC key (returned once, for the operator to load); the audit record
     names the old and the new key only by their check values."""
     async def work(tx: Tx) -> str:
+        terminal: accounts.Terminal | bool | None
         try:
             terminal = await accounts.get_terminal(tx, terminal_id)
             old_check = None if terminal is None else accounts.key_check(terminal.key_hex)

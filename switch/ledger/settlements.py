@@ -21,13 +21,13 @@ PAYMENT_COLUMNS = ("txn_id", "rrn", "bank_stan", "terminal_id", "agent_id", "pro
 
 
 async def payment_keys(tx: Tx, bank_id: str, business_date: str, state: TxnState, after: int,
-                       limit: int) -> Sequence[Row]:
+                       limit: int) -> Sequence[Any]:
     """(txn_id, rrn) of the date's payments towards the bank in `state`, txn id above `after`, in txn
     id order (which walks the (bank, date, state) index without sorting)."""
     return await tx.fetchall(_KEYS_SQL, bank_id, business_date, TxnState(state).value, after, limit)
 
 
-async def payment_rows(tx: Tx, txn_ids: list[int], lean: bool = False) -> Sequence[Row]:
+async def payment_rows(tx: Tx, txn_ids: list[int], lean: bool = False) -> Sequence[Any]:
     """Payment rows (PAYMENT_COLUMNS, read by position) by primary key; `lean` leaves the answer out."""
     sql = _ROWS_SQL.format(answer="NULL" if lean else _ANSWER, marks=",".join("?" * len(txn_ids)))
     return await tx.fetchall(sql, *txn_ids)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import ssl
 import time
 from typing import Awaitable, Callable
 
@@ -21,12 +20,11 @@ from switch.wire.vocabulary import Mti, NetworkCode
 
 from .bank_channel import BankChannel, log_end
 from .mux import Mux
+from .tls import client_context, server_context
 
 log = structlog.get_logger("bank_link")
 
 StanSource = Callable[[], Awaitable[str]]
-NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER = (
-    NetworkCode.SIGN_ON, NetworkCode.SIGN_OFF, NetworkCode.ECHO, NetworkCode.CUTOVER)
 
 
 class LinkDown(Exception):
@@ -89,7 +87,7 @@ class BankLink:
         if self.cfg.mode == "listen":
             host, port = _split(self.cfg.address)
             self._server = await asyncio.start_server(self._accepted, host, port,
-                                                      ssl=self._server_tls())
+                                                      ssl=server_context(self.cfg))
             self.listen_port = self._server.sockets[0].getsockname()[1]
             log.info("bank_listening", bank=self.id, address=f"{host}:{self.listen_port}")
         else:
@@ -135,7 +133,7 @@ class BankLink:
             try:
                 if self.may_connect is not None and not await self.may_connect():
                     raise OSError("another node holds this bank's one connection")
-                reader, writer = await asyncio.open_connection(host, port, ssl=self._client_tls())
+                reader, writer = await asyncio.open_connection(host, port, ssl=client_context(self.cfg))
             except OSError as exc:
                 log.warning("bank_connect_failed", bank=self.id, address=self.cfg.address,
                             error=str(exc), retry_in_s=backoff)
@@ -211,9 +209,9 @@ class BankLink:
         """The bank's own network management: echo, sign-on, sign-off. Anything else is refused (12)."""
         response = Message(msg.response_mti,
                            {n: v for n, v in msg.fields.items() if n in (3, 4, 7, 11, 15, 32, 37, 41, 42, 70, 90)})
-        if msg.mti == Mti.NETWORK and msg.get(70) in (NETWORK_SIGN_ON, NETWORK_SIGN_OFF, NETWORK_ECHO, NETWORK_CUTOVER):
+        if msg.mti == Mti.NETWORK and msg.get(70) in tuple(NetworkCode):
             response[39] = "00"
-            if msg.get(70) == NETWORK_SIGN_OFF and channel.signed_on:
+            if msg.get(70) == NetworkCode.SIGN_OFF and channel.signed_on:
                 channel.signed_on, channel.closing = False, "the bank signed off"
                 if not self.is_up:
                     self._state_changed(False)
@@ -235,8 +233,8 @@ class BankLink:
         for callback in self.on_state:
             callback(self, up)
         if up:
-            for callback in self.on_up:
-                callback(self)
+            for came_up in self.on_up:
+                came_up(self)
 
     # ---- network management ------------------------------------------------------------------
     async def _network(self, channel: BankChannel, code: str, extra: dict[int, str] | None = None,
@@ -248,7 +246,7 @@ class BankLink:
     async def _sign_on(self, channel: BankChannel) -> None:
         while not channel.signed_on and not self._stopping:
             try:
-                reply = await self._network(channel, NETWORK_SIGN_ON)
+                reply = await self._network(channel, NetworkCode.SIGN_ON)
             except (BankTimeout, LinkDown):
                 continue
             if reply.get(39) == "00":
@@ -265,7 +263,7 @@ class BankLink:
     async def _sign_off(self, channel: BankChannel) -> None:
         if channel.signed_on:
             try:
-                await self._network(channel, NETWORK_SIGN_OFF, timeout=2.0)
+                await self._network(channel, NetworkCode.SIGN_OFF, timeout=2.0)
             except (BankTimeout, LinkDown, OSError):
                 pass
 
@@ -278,7 +276,7 @@ class BankLink:
             if not channel.signed_on or time.monotonic() - channel.last_received < interval:
                 continue
             try:
-                await self._network(channel, NETWORK_ECHO, timeout=min(self.cfg.timeout_s, interval))
+                await self._network(channel, NetworkCode.ECHO, timeout=min(self.cfg.timeout_s, interval))
                 misses = 0
                 self.last_echo_ok = time.time()
             except BankTimeout:
@@ -299,7 +297,7 @@ class BankLink:
         results: dict[str, str] = {}
         for channel in [c for c in self._channels if c.signed_on]:
             try:
-                reply = await self._network(channel, NETWORK_CUTOVER, {15: closed_date_mmdd})
+                reply = await self._network(channel, NetworkCode.CUTOVER, {15: closed_date_mmdd})
                 results[channel.peer] = reply.get(39, "")
             except (BankTimeout, LinkDown) as exc:
                 results[channel.peer] = type(exc).__name__
@@ -348,26 +346,6 @@ class BankLink:
                  rc=answer.get(39) if answer is not None else None, latency_ms=round(seconds * 1000, 1))
         for callback in self.on_exchange:
             callback(self, request, answer, seconds)
-
-    # ---- TLS ---------------------------------------------------------------------------------
-    def _client_tls(self) -> ssl.SSLContext | None:
-        if not self.cfg.tls:
-            return None
-        context = ssl.create_default_context(cafile=self.cfg.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.cfg.tls_cert:
-            context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
-        return context
-
-    def _server_tls(self) -> ssl.SSLContext | None:
-        if not self.cfg.tls:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.cfg.tls_ca)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.cfg.tls_cert, self.cfg.tls_key)
-        if self.cfg.tls_ca:
-            context.verify_mode = ssl.CERT_REQUIRED
-        return context
 
 
 def _split(address: str) -> tuple[str, int]:

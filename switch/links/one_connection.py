@@ -5,6 +5,8 @@ lost, and releases it when it stops. When the holder dies its lease runs out aft
 next node whose reconnect comes (within `reconnect_max_s`) takes the bank over."""
 from __future__ import annotations
 
+import functools
+
 from datetime import datetime, timedelta, timezone
 
 import structlog
@@ -29,7 +31,7 @@ class OneConnection:
         self._db, self._node_id = db, node_id
         self._links = [link for link in links if link.cfg.one_connection and link.cfg.mode == "connect"]
         for link in self._links:
-            link.may_connect = lambda bank_id=link.id: self.take(bank_id)
+            link.may_connect = functools.partial(self.take, link.id)
 
     async def take(self, bank_id: str) -> bool:
         """This node's turn (taken or renewed)? A database that cannot say means no."""
@@ -49,6 +51,6 @@ class OneConnection:
     async def release(self) -> None:
         for link in self._links:
             try:
-                await self._db.unit(lambda tx, bank_id=link.id: link_leases.release(tx, bank_id, self._node_id))
+                await self._db.unit(functools.partial(link_leases.release, bank_id=link.id, node_id=self._node_id))
             except Exception as exc:
                 log.warning("bank_link_lease_not_released", bank=link.id, error=str(exc))

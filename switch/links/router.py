@@ -1,6 +1,8 @@
 """Routing and failover: a product goes to the available bank of lowest priority number."""
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from typing import Callable
 
 from .bank_link import BankLink
@@ -29,7 +31,7 @@ class Router:
         reversals and advices always go to the bank of the original)."""
         return [link for link in self._links if link.serves(product) and link.is_up]
 
-    def pick(self, product: str, exclude: set[str] = frozenset()) -> BankLink | None:
+    def pick(self, product: str, exclude: Collection[str] = frozenset()) -> BankLink | None:
         """The best bank up for a new request; a bank with max_in_flight requests already waiting
         is passed over (a slow bank sheds new work quickly instead of piling it up)."""
         for link in self.candidates(product):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -93,7 +94,7 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         types = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
-        self._m: dict[str, Counter | Gauge | Histogram] = {}
+        self._m: dict[str, Any] = {}  # Counter | Gauge | Histogram, by family name
         for kind, name, doc, labels in _FAMILIES:
             extra = {"buckets": LATENCY_BUCKETS} if kind == "histogram" else {}
             self._m[name] = types[kind](f"ppob_{name}", doc, labels, registry=self.registry, **extra)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # C speed-up, not in the stubs
 from typing import Any, NamedTuple
 
 from switch.ledger.states import BANK_REVERSED

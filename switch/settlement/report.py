@@ -22,12 +22,15 @@ def wide_console(stderr: bool = False):
 def print_settlement(result: DaySettlement | dict[str, Any]) -> int:
     """Prints the outcome of `settle` (as settled here, or as the running switch sent it back) as a
     table; 0 when every bank settled, 1 otherwise."""
+    from rich.console import JustifyMethod
     from rich.table import Table
     day = result if isinstance(result, DaySettlement) else DaySettlement.from_json(result)
     table = Table(title=f"Settlement {day.date}")
-    for name, justify in (("bank", "left"), ("credits", "right"), ("credits amount", "right"),
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("bank", "left"), ("credits", "right"), ("credits amount", "right"),
                           ("debits", "right"), ("debits amount", "right"), ("net", "right"),
-                          ("rc", "center"), ("state", "left"), ("files", "left")):
+                          ("rc", "center"), ("state", "left"), ("files", "left"))
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     for r in day.banks:
         net = int(r.net[1:]) * (1 if r.net[0] == "C" else -1)

@@ -113,11 +113,14 @@ def write_csv(statement: Statement, out) -> None:
 
 
 def print_statement(statement: Statement) -> None:
+    from rich.console import JustifyMethod
     from rich.table import Table
     table = Table(title=f"Agent {statement.agent_id} statement {statement.date_from} to {statement.date_to}")
-    for name, justify in (("posted (WIB)", "left"), ("kind", "left"), ("reference", "left"),
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("posted (WIB)", "left"), ("kind", "left"), ("reference", "left"),
                           ("product", "left"), ("customer", "left"), ("business date", "left"),
-                          ("debit", "right"), ("credit", "right"), ("balance", "right")):
+                          ("debit", "right"), ("credit", "right"), ("balance", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     table.add_row("", "opening balance", "", "", "", "", "", "", rupiah_text(statement.opening))
     for line in statement.lines:

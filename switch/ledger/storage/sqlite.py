@@ -177,7 +177,7 @@ class SqliteDatabase(Database):
 
     # -- units -----------------------------------------------------------------------------------
 
-    async def unit(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
+    async def unit(self, work: Callable[[Any], Awaitable[T]]) -> T:
         if _inside_unit.get():
             raise StorageError("a unit cannot open another unit (it would wait for itself)")
         if self._conn is None or self._closing:
@@ -187,7 +187,7 @@ class SqliteDatabase(Database):
         self._wakeup.set()
         return await future
 
-    async def read(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
+    async def read(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """Runs on the read connection: sees every committed unit, never waits for a commit."""
         if _inside_unit.get():  # it would not see the unit's own writes: use the unit's tx instead
             raise StorageError("read() inside a unit: use the unit's tx")
@@ -239,8 +239,8 @@ class SqliteDatabase(Database):
             raise
         except sqlite3.Error as exc:  # the whole batch is lost: every unit in it fails
             self._rollback_quietly()
-            error = StorageError(f"sqlite: write transaction failed: {exc}")
-            done = [(pending, error, None) for pending, _, _ in done]
+            failed: BaseException = StorageError(f"sqlite: write transaction failed: {exc}")
+            done = [(pending, failed, None) for pending, _, _ in done]
         else:
             self.commits += 1
             self.units += len(done)
