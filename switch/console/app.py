@@ -111,10 +111,6 @@ def build_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = await _open(config)
         try:
-            # the same master key file as serve (switch.master_key_file / PPOB_MASTER_KEY_FILE)
-            keyring.configure(db, config.switch.master_key_file,
-                              notify=lambda line: log.warning("master_key", detail=line))
-            await keyring.start(db)
             session_secret = await db.unit(lambda tx: users.secret(tx, "console_session"))
             flash_secret = await db.unit(lambda tx: users.secret(tx, "console_flash"))
             app.state.console = Console(config, db, Gate(db, config.console, session_secret),
