@@ -45,16 +45,24 @@ async def recover(svc: Services) -> dict[str, int]:
     txn_ids = await svc.db.read(lambda tx: txns.txn_ids_of_node(tx, svc.node_id, UNFINISHED))
     counts = {"forgotten": 0, "queued": 0}
     for txn_id in txn_ids:
-        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
-        if txn.state == TxnState.RECEIVED:
-            await svc.db.unit(lambda tx: forget(tx, txn))
-            counts["forgotten"] += 1
-        elif txn.kind == "payment" and txn.bank_request:
-            await queue_unanswered(svc, txn)
-            counts["queued"] += 1
+        await put_right(svc, await svc.db.read(lambda tx: txns.get_txn(tx, txn_id)), counts)
     if any(counts.values()):
         log.warning("recovered", **counts)
     return counts
+
+
+async def put_right(svc: Services, txn: txns.Txn, counts: dict[str, int]) -> bool:
+    """As after a crash: a request only recorded is forgotten; a payment the bank may have seen is
+    queued for reversal or advice (True)."""
+    if txn.state == TxnState.RECEIVED:
+        await svc.db.unit(lambda tx: forget(tx, txn))
+        counts["forgotten"] += 1
+        return False
+    if txn.kind == "payment" and txn.bank_request:
+        await queue_unanswered(svc, txn)
+        counts["queued"] += 1
+        return True
+    return False
 
 
 async def forget(tx: Tx, txn: txns.Txn) -> None:
@@ -85,12 +93,7 @@ async def take_over_dead_nodes(svc: Services, older_than_s: float) -> dict[str, 
         if not await svc.db.unit(lambda tx: txns.adopt_txn(tx, txn_id, dead, svc.node_id)):
             continue  # another survivor took it
         txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
-        if txn.state == TxnState.RECEIVED:
-            await svc.db.unit(lambda tx: forget(tx, txn))
-            counts["forgotten"] += 1
-        elif txn.kind == "payment" and txn.bank_request:
-            await queue_unanswered(svc, txn)
-            counts["queued"] += 1
+        if await put_right(svc, txn, counts):
             svc.saf_wake(txn.bank_id)
         log.warning("dead_node_txn_taken_over", txn=txn_id, rrn=txn.rrn, dead_node=dead, state=txn.state)
     return counts
