@@ -55,6 +55,7 @@ class Login:
     outcome: LoginOutcome
     session_id: str = ""
     locked_until: str | None = None
+    known_user: bool = True       # False: the name typed is no user's (it may be a mistyped password)
 
 
 class Gate:
@@ -69,7 +70,7 @@ class Gate:
         user = await self.db.read(lambda tx: users.get_user(tx, name)) if users.valid_name(name) else None
         good = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, password)
         if user is None:
-            return Login(LoginOutcome.WRONG)
+            return Login(LoginOutcome.WRONG, known_user=False)
         if user.locked_at(utc_now()):
             return Login(LoginOutcome.LOCKED, locked_until=user.locked_until)
         if not good:

@@ -17,6 +17,8 @@ from .forms import Form
 from .scrape import scrape
 from .web import console, guarded, render, session_of
 
+UNKNOWN_USER = "(no such user)"
+
 
 def _safe_next(target: str | None) -> str:
     """Only a path of this console (never another site) to go to after logging in."""
@@ -56,8 +58,10 @@ async def login(request: Request) -> Response:
         return _login_page(request, form, status=400)
     result = await app.gate.login(name, password)
     if result.outcome is not LoginOutcome.OK:
+        # a name that is no user's is not written down: it may be a password typed in the wrong field
+        who = name if result.known_user else UNKNOWN_USER
         await app.db.unit(lambda tx: audit_hook.record(
-            tx, actor=name, action=AuditAction.LOGIN_REFUSED, subject=name, before=None,
+            tx, actor=who, action=AuditAction.LOGIN_REFUSED, subject=who, before=None,
             after={"outcome": result.outcome.value, "locked_until": result.locked_until}))
         why = "wrong name or password" if result.outcome is LoginOutcome.WRONG else (
             f"too many wrong passwords: this user is locked until {result.locked_until} (UTC)")

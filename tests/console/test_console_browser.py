@@ -270,7 +270,7 @@ def test_the_audit_page_shows_who_did_what_with_before_and_after(as_user, desk):
     screenshot(page, "12-audit")
 
 
-def test_repeated_wrong_passwords_lock_the_user_and_a_locked_user_cannot_log_in(browser, desk):
+def test_repeated_wrong_passwords_lock_the_user_and_a_locked_user_cannot_log_in(browser, desk, as_user):
     assert desk.switch("user", "add", "temp", "--role", "viewer", stdin="temporary-secret\n").returncode == 0
     context = browser.new_context()
     page = context.new_page()
@@ -283,5 +283,10 @@ def test_repeated_wrong_passwords_lock_the_user_and_a_locked_user_cannot_log_in(
         assert page.url.startswith(desk.url + "/login")
         login(page, desk.url, "nobody", "whatever-it-is")
         assert page.locator("#login-error").inner_text() == "wrong name or password"
+        login(page, desk.url, "Hunter2Secret", "whatever-it-is")  # a password typed into the name field
     finally:
         context.close()
+    audit = as_user("boss")
+    audit.goto(desk.url + "/audit")
+    trail = audit.locator("#audit").inner_text()
+    assert "(no such user)" in trail and "nobody" not in trail and "Hunter2Secret" not in trail
