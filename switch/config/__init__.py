@@ -224,11 +224,7 @@ def _banks(value: Any) -> tuple[BankConfig, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(b, dict) for b in value):
         raise _bad("banks", "must be one or more [[banks]] tables")
     banks = tuple(_bank(table, f"banks[{i}]") for i, table in enumerate(value))
-    seen: set[str] = set()
-    for i, bank in enumerate(banks):
-        if bank.id in seen:
-            raise _bad(f"banks[{i}].id", f"duplicate bank id {_show(bank.id)}")
-        seen.add(bank.id)
+    _no_duplicates([bank.id for bank in banks], "banks[{}].id", "duplicate bank id")
     return banks
 
 
@@ -264,9 +260,14 @@ def _products(value: Any) -> tuple[ProductConfig, ...]:
         ProductConfig(**_section(t, f"products[{i}]", _PRODUCT_KEYS, required=("code",)))
         for i, t in enumerate(value)
     )
-    seen: set[str] = set()
-    for i, p in enumerate(products):
-        if p.code in seen:
-            raise _bad(f"products[{i}].code", f"duplicate product {_show(p.code)}")
-        seen.add(p.code)
+    _no_duplicates([p.code for p in products], "products[{}].code", "duplicate product")
     return products
+
+
+def _no_duplicates(names: list[str], key: str, what: str) -> None:
+    """The first repeat of a name is an error at its own key (`key` formatted with its index)."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise _bad(key.format(i), f"{what} {_show(name)}")
+        seen.add(name)
