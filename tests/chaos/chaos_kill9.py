@@ -23,8 +23,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import AsyncIterator
 
 from switch.ledger import accounts, money
 from switch.ledger.storage import Database, open_database
@@ -145,6 +147,28 @@ class ChaosBank:
 
 
 # ---- terminals: pay, and retransmit what got no answer until it does ---------------------------
+
+@asynccontextmanager
+async def sending_burst(terminals: list[ChaosTerminal], per_terminal: int,
+                        seconds: float) -> AsyncIterator[tuple[asyncio.Event, float]]:
+    """Workers paying from every terminal while the body runs (and until it clears `sending`); on a
+    normal end their last answers are awaited, on any end the workers stop and the terminals close."""
+    sending = asyncio.Event()
+    sending.set()
+    deadline = time.monotonic() + seconds
+    workers = [asyncio.create_task(t.worker(sending, deadline)) for t in terminals for _ in range(per_terminal)]
+    try:
+        yield sending, deadline
+        sending.clear()
+        await asyncio.gather(*workers)
+    finally:
+        sending.clear()
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for terminal in terminals:
+            await terminal.close()
+
 
 @dataclass
 class ChaosTerminal:
@@ -274,29 +298,18 @@ class Iteration:
 
     async def burst(self, terminals: list[ChaosTerminal]) -> int:
         switch = await self.start_switch()
-        sending = asyncio.Event()
-        sending.set()
-        deadline = time.monotonic() + 120
-        workers = [asyncio.create_task(t.worker(sending, deadline)) for t in terminals for _ in range(self.workers)]
         try:
-            for n in range(self.kills):
-                await serving(terminals[0].port, deadline)  # a random moment of work, not of start-up
-                await asyncio.sleep(self.rng.uniform(0.2, 2.0))
-                if n == self.kills - 1:
-                    sending.clear()  # the last kill may fall in the tail: answers, reversals in flight
-                    await asyncio.sleep(self.rng.uniform(0, 0.5))
-                switch.kill()  # SIGKILL: no drain, no sign-off, no last commit
-                await switch.wait()
-                switch = await self.start_switch()
-            sending.clear()
-            await asyncio.gather(*workers)
+            async with sending_burst(terminals, self.workers, 120) as (sending, deadline):
+                for n in range(self.kills):
+                    await serving(terminals[0].port, deadline)  # a random moment of work, not of start-up
+                    await asyncio.sleep(self.rng.uniform(0.2, 2.0))
+                    if n == self.kills - 1:
+                        sending.clear()  # the last kill may fall in the tail: answers, reversals in flight
+                        await asyncio.sleep(self.rng.uniform(0, 0.5))
+                    switch.kill()  # SIGKILL: no drain, no sign-off, no last commit
+                    await switch.wait()
+                    switch = await self.start_switch()
         finally:
-            sending.clear()
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            for terminal in terminals:
-                await terminal.close()
             self.switch = switch
         return self.kills
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from switch.ledger import txns
 from switch.ledger.storage import Database, open_database
 from switch.wire import Message
-from tests.chaos.chaos_kill9 import AGENTS, ChaosBank, ChaosTerminal, check, provision, settle
+from tests.chaos.chaos_kill9 import (AGENTS, ChaosBank, ChaosTerminal, check, provision, sending_burst,
+                                     settle)
 from tests.support.nodes import HAPROXY, NO_HAPROXY, Cluster, Haproxy, fresh_postgres
 
 RETRY_S = 2.0          # reversal_retry_s of the bank: the takeover bound is twice this
@@ -93,11 +94,7 @@ class NodeDeath:
             await bank.close()
 
     async def burst(self, cluster: Cluster, db: Database, terminals: list[ChaosTerminal]) -> None:
-        sending = asyncio.Event()
-        sending.set()
-        deadline = time.monotonic() + 240
-        workers = [asyncio.create_task(t.worker(sending, deadline)) for t in terminals for _ in range(self.workers)]
-        try:
+        async with sending_burst(terminals, self.workers, 240):
             await asyncio.sleep(self.rng.uniform(2.0, 4.0))
             victim = self.rng.choice(cluster.nodes)
             rows = await db.read(lambda tx: tx.fetchall("SELECT kind, message FROM saf WHERE state = 'pending'"))
@@ -106,15 +103,6 @@ class NodeDeath:
             self.killed_at, self.victim = time.monotonic(), victim.name
             await victim.process.wait()
             await asyncio.sleep(self.rng.uniform(2.0, 4.0))  # the burst goes on through the survivors
-            sending.clear()
-            await asyncio.gather(*workers)
-        finally:
-            sending.clear()
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            for terminal in terminals:
-                await terminal.close()
 
     def takeover_delays(self, bank: WatchedBank) -> tuple[list[str], list[float]]:
         """Seconds from the kill to the first attempt after it, for what was pending at the kill."""
