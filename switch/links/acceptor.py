@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import ssl
 from typing import Awaitable, Callable
@@ -63,7 +64,11 @@ class Acceptor:
     def listen(self, host: str, port: int) -> int:
         """Binds and starts accepting; returns the port (the one the kernel chose for port 0)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.create_server((host, port), family=family, backlog=self._backlog)
+        try:
+            self._sock = socket.create_server((host, port), family=family, backlog=self._backlog)
+        except OSError as exc:  # in the words of asyncio's servers, the line operators already know
+            why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise OSError(exc.errno, f"error while attempting to bind on address {(host, port)!r}: {why}") from None
         self._sock.setblocking(False)
         self._loop = asyncio.get_running_loop()
         self._resume()
