@@ -198,13 +198,14 @@ class SqliteDatabase(Database):
             if self._memory and self._conn is not None:
                 return await self.unit(work)  # a private :memory: db has no second connection
             raise StorageError("sqlite: database is not open")
+        reader = self._reader
         async with self._read_lock:
-            self._reader.execute("BEGIN")  # one snapshot for the whole read
+            reader.execute("BEGIN")  # one snapshot for the whole read
             try:
-                return await work(SqliteTx(self._reader, self))
+                return await work(SqliteTx(reader, self))
             finally:
-                if self._reader.in_transaction:
-                    self._reader.execute("COMMIT")
+                if reader.in_transaction:
+                    reader.execute("COMMIT")
 
     async def _write_loop(self) -> None:
         while True:
@@ -215,10 +216,17 @@ class SqliteDatabase(Database):
             if self._closing and not self._queue:
                 return
 
+    def _writing(self) -> sqlite3.Connection:
+        """The write connection; the writer task runs only between open() and close()."""
+        if self._conn is None:
+            raise StorageError("sqlite: database is not open")
+        return self._conn
+
     async def _run_batch(self) -> None:
         """One write transaction: every queued unit (up to the caps), one durable COMMIT."""
+        conn = self._writing()
         try:
-            await self._in_thread(self._conn.execute, "BEGIN IMMEDIATE")  # may wait for other processes
+            await self._in_thread(conn.execute, "BEGIN IMMEDIATE")  # may wait for other processes
         except sqlite3.Error as exc:
             self._fail_queued(StorageError(f"sqlite: cannot begin a write transaction: {exc}"))
             return
@@ -232,7 +240,7 @@ class SqliteDatabase(Database):
                     continue
                 done.append((running, *await self._run_unit(running)))
                 running = None
-            await self._in_thread(self._conn.execute, "COMMIT")
+            await self._in_thread(conn.execute, "COMMIT")
         except asyncio.CancelledError:  # the writer is stopped (the program ends): nothing is committed
             self._rollback_quietly()
             stopped = StorageError("sqlite: the database was stopped before this unit was committed")
@@ -252,7 +260,7 @@ class SqliteDatabase(Database):
 
     async def _run_unit(self, pending: _Pending) -> tuple[BaseException | None, Any]:
         """Runs one unit inside a savepoint, in its caller's context (logging context, etc.)."""
-        conn = self._conn
+        conn = self._writing()
         conn.execute("SAVEPOINT unit")
         task = asyncio.create_task(self._call(pending.work), context=pending.context)
         try:
@@ -271,7 +279,7 @@ class SqliteDatabase(Database):
 
     async def _call(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
         _inside_unit.set(True)
-        return await work(SqliteTx(self._conn, self))
+        return await work(SqliteTx(self._writing(), self))
 
     def _fail_queued(self, error: StorageError) -> None:
         while self._queue:
@@ -279,8 +287,9 @@ class SqliteDatabase(Database):
 
     def _rollback_quietly(self) -> None:
         try:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            conn = self._writing()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
 
