@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from .states import TxnState, check_transition
-from .storage import DuplicateKey, Tx
+from .storage import DuplicateKey, StorageError, Tx
 
 
 def now_iso() -> str:
@@ -75,6 +75,13 @@ class Txn:
     def finished(self) -> bool:
         return self.response is not None
 
+    @property
+    def sent_to(self) -> str:
+        """The bank of a payment that was sent (its hold names it); StorageError for one never sent."""
+        if self.bank_id is None:
+            raise StorageError(f"txn {self.txn_id} ({self.state}) was never sent to a bank")
+        return self.bank_id
+
 
 # ---- transactions ------------------------------------------------------------------------------
 
@@ -85,21 +92,29 @@ async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | Non
                      original_txn_id: int | None = None) -> int | None:
     """Inserts a new transaction; None when (terminal, STAN, field 7, MTI) is already there."""
     now = now_iso()
-    try:
-        return await tx.fetchval(
-            "INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
-            " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
-            " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING txn_id",
-            kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer, amount,
-            request_hash, TxnState(state).value, business_date, original_txn_id, fields_json(request), node_id, now,
-            now)
-    except DuplicateKey:
-        return None
+    # ON CONFLICT rather than catching DuplicateKey: on PostgreSQL that needs a savepoint around the
+    # INSERT, two round trips more on every request that is recorded
+    return await tx.fetchval(
+        "INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
+        " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
+        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (terminal_id, stan, f7, mti) DO NOTHING RETURNING txn_id",
+        kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer, amount,
+        request_hash, TxnState(state).value, business_date, original_txn_id, fields_json(request), node_id, now,
+        now)
 
 
 async def get_txn(tx: Tx, txn_id: int) -> Txn | None:
     row = await tx.fetchone("SELECT * FROM txns WHERE txn_id = ?", txn_id)
     return Txn.from_row(row) if row else None
+
+
+async def get_known_txn(tx: Tx, txn_id: int) -> Txn:
+    """A transaction that must be there (a queue item's, one just listed or adopted)."""
+    found = await get_txn(tx, txn_id)
+    if found is None:
+        raise StorageError(f"txn {txn_id} is not in the database")
+    return found
 
 
 async def find_txn(tx: Tx, terminal_id: str, stan: str, f7: str, mti: str) -> Txn | None:
