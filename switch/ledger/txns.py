@@ -92,8 +92,7 @@ async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | Non
                      original_txn_id: int | None = None) -> int | None:
     """Inserts a new transaction; None when (terminal, STAN, field 7, MTI) is already there."""
     now = now_iso()
-    # ON CONFLICT rather than catching DuplicateKey: on PostgreSQL that needs a savepoint around the
-    # INSERT, two round trips more on every request that is recorded
+    # ON CONFLICT, not a caught DuplicateKey: PostgreSQL would need a savepoint (2 round trips more)
     return await tx.fetchval(
         "INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
         " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
@@ -173,8 +172,7 @@ async def set_state_if(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, s
 async def set_state_of_own(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, state: TxnState,
                            **changes: Any) -> None:
     """set_state_if for a record inserted earlier in the same unit: no one else sees it before the
-    commit, so the move cannot lose, and its UPDATE is deferred (Tx.defer: on PostgreSQL it travels
-    with the COMMIT)."""
+    commit, so the move cannot lose, and it is deferred (Tx.defer: it travels with the COMMIT)."""
     sql, values = _state_move(txn_id, expected, state, changes)
     await tx.defer(sql, *values)
 
