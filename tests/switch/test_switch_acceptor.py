@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+import pytest
+
 from switch.links.acceptor import ACCEPT_BATCH, Acceptor
 from switch.links.limits import Shed
 from tests.support.certs import make_certs
@@ -96,3 +98,13 @@ async def test_a_failed_tls_handshake_gives_its_slot_back(tmp_path):
     assert await asyncio.wait_for(reader.readline(), 5) == b"over tls\n"
     writer.close()
     acceptor.close()
+
+
+@pytest.mark.parametrize("case", [test_at_the_cap_a_newcomer_waits_and_gets_the_first_slot_freed,
+                                  test_connections_left_waiting_at_the_cap_are_closed_and_counted,
+                                  test_a_failed_tls_handshake_gives_its_slot_back], ids=lambda case: case.__name__[5:])
+def test_the_acceptor_behaves_the_same_under_uvloop(case, tmp_path):
+    # the suite's loop is asyncio's; `serve` runs uvloop, whose add_reader and connect_accepted_socket
+    # are its own code
+    uvloop = pytest.importorskip("uvloop")
+    uvloop.run(case(tmp_path) if "tmp_path" in case.__code__.co_varnames else case())
