@@ -82,7 +82,7 @@ class TerminalGateway:
         log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
         try:
-            terminal, agent = await self._terminal(request.get(41))
+            terminal, agent = await self._terminal(request.get(41), session)
         except VaultError as exc:  # its key does not open: no key, no MAC; the log names why (no key)
             log.error("terminal_key_unavailable", peer=session.peer, terminal=(request.get(41) or "").rstrip(),
                       error=str(exc))
@@ -119,10 +119,14 @@ class TerminalGateway:
         except CodecError:
             return None
 
-    async def _terminal(self, terminal_id: str | None) -> tuple[Terminal | None, Agent | None]:
+    async def _terminal(self, terminal_id: str | None, session: TerminalSession
+                        ) -> tuple[Terminal | None, Agent | None]:
+        """The terminal and its agent, read for every request (a block applies at once); its key is
+        unsealed once per connection and stored value (session.opened), not on every request."""
         if not terminal_id:
             return None, None
-        return await self.svc.db.read(lambda tx: accounts.get_terminal_and_agent(tx, terminal_id.rstrip()))
+        return await self.svc.db.read(
+            lambda tx: accounts.get_terminal_and_agent(tx, terminal_id.rstrip(), session.opened))
 
     async def _dispatch(self, ctx: TxnContext) -> None:
         req = ctx.request

@@ -45,6 +45,8 @@ class TerminalSession:
     terminal_id: str | None = None
     signed_on: bool = False
     key: bytes | None = field(default=None, repr=False)
+    # terminal keys opened for this connection, by their sealed value (never written anywhere)
+    opened: dict[str, bytes] = field(default_factory=dict, repr=False)
     refused_in_a_row: int = 0
     max_unread: int = 262144
     unread: bool = False  # closed because the terminal stopped reading its answers
@@ -57,6 +59,7 @@ class TerminalSession:
 
     def sign_on(self, terminal_id: str, key: bytes) -> None:
         self.terminal_id, self.key, self.signed_on = terminal_id, key, True
+        self.opened.clear()  # after a sign-on the key is opened afresh from the database
         self._on_sign_on(self)
 
     def send(self, raw: bytes) -> None:
