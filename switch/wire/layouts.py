@@ -97,13 +97,14 @@ class Cursor:
         """The items of `layout` by name; `check` sees each value as it is read (errors keep their order)."""
         values: dict[str, Any] = {}
         for item in layout:
-            values[item.name] = _parse_item(self.take(item.width), item, item.words.format(i=i))
+            values[item.name] = _parse_item(self.take(item.width), item, i)
             if check is not None:
                 check(item, values[item.name])
         return values
 
 
-def _parse_item(chunk: str, item: Item, what: str) -> Any:
+def _parse_item(chunk: str, item: Item, i: int | None) -> Any:
+    """One item's value; the error names it (item.words for repeat i), worded only when raised."""
     kind = item.kind
     if kind is Kind.TEXT:
         return chunk.rstrip(" ")
@@ -111,14 +112,14 @@ def _parse_item(chunk: str, item: Item, what: str) -> Any:
         return int(chunk)  # checked before the layout's length is
     if kind is Kind.DATE:
         if not (chunk.isdigit() and _is_date(int(chunk[:4]), int(chunk[4:6]), int(chunk[6:]))):
-            raise error(f"{what} {chunk!r} is not a date")
+            raise error(f"{item.words.format(i=i)} {chunk!r} is not a date")
         return chunk
     if kind is Kind.PERIOD:
         if not (chunk.isdigit() and _is_date(int(chunk[:4]), int(chunk[4:]), 1)):
-            raise error(f"{what} {chunk!r} is not a period YYYYMM")
+            raise error(f"{item.words.format(i=i)} {chunk!r} is not a period YYYYMM")
         return chunk
     if not chunk.isdigit():
-        raise error(f"{what} {chunk!r} is not {item.width} digits")
+        raise error(f"{item.words.format(i=i)} {chunk!r} is not {item.width} digits")
     return int(chunk) if kind is Kind.NUMBER else chunk
 
 
