@@ -19,7 +19,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Coroutine, Sequence, TypeVar
 
 from .base import Database, DuplicateKey, StorageError
 from .schema import schema_sql
@@ -248,14 +248,25 @@ class SqliteDatabase(Database):
             _settle(pending.future, error, result)
 
     async def _run_unit(self, pending: _Pending) -> tuple[BaseException | None, Any]:
-        """Runs one unit inside a savepoint, in its caller's context (logging context, etc.)."""
+        """Runs one unit inside a savepoint, in its caller's context (logging context, etc.).
+
+        A unit's SQL never waits, so its coroutine nearly always runs to its end in one step: it is
+        driven here directly, without a task of its own and the loop hops that cost (a task per
+        unit was ~5 % of the switch's CPU). A unit that does wait goes on as a task, shielded."""
         conn = self._conn
         conn.execute("SAVEPOINT unit")
-        task = asyncio.create_task(self._call(pending.work), context=pending.context)
+        coro = self._call(pending.work)
+        task: asyncio.Task | None = None
         try:
-            result = await asyncio.shield(task)
+            try:
+                waiting_on = pending.context.run(coro.send, None)
+            except StopIteration as done:
+                result = done.value
+            else:
+                task = asyncio.create_task(_resume(coro, waiting_on), context=pending.context)
+                result = await asyncio.shield(task)
         except BaseException as exc:  # noqa: BLE001 - handed back to the unit's caller
-            if not task.done():  # the writer itself is being cancelled: let the unit finish first
+            if task is not None and not task.done():  # the writer itself is being cancelled: let the unit finish first
                 await asyncio.wait([task])
             conn.execute("ROLLBACK TO unit")
             conn.execute("RELEASE unit")
@@ -280,6 +291,24 @@ class SqliteDatabase(Database):
                 self._conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+async def _resume(coro: Coroutine[Any, Any, T], waiting_on: Any) -> T:
+    """Drives a unit's coroutine on from a step that stopped on `waiting_on` (a future, or None for
+    a bare yield), as a task would: each step once what it waits for is done."""
+    while True:
+        cancelled: asyncio.CancelledError | None = None
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([waiting_on])
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+        try:
+            waiting_on = coro.send(None) if cancelled is None else coro.throw(cancelled)
+        except StopIteration as done:
+            return done.value
 
 
 def _settle(future: asyncio.Future, error: BaseException | None, result: Any) -> None:
