@@ -64,21 +64,28 @@ class SwitchApp:
         self._stopped = asyncio.Event()
         self._quiet = Quiet()  # one bank_busy line per bank per second, however many are shed
 
+    @property
+    def running(self) -> Services:
+        """The services of the started switch (its database, router, calendar ...)."""
+        if self.svc is None:
+            raise RuntimeError("the switch is not started")
+        return self.svc
+
     # ---- start -------------------------------------------------------------------------------
     async def start(self) -> Ports:
         cfg = self.config
-        self.db = open_database(cfg.switch.database)
-        await self.db.open()
-        keyring.configure(self.db, cfg.switch.master_key_file, notify=self.key_notice)
-        await keyring.start(self.db)  # a missing or wrong master key file stops the start here
-        calendar = BusinessCalendar(self.db, cfg.switch.timezone, cfg.switch.cutover)
+        self.db = db = open_database(cfg.switch.database)
+        await db.open()
+        keyring.configure(db, cfg.switch.master_key_file, notify=self.key_notice)
+        await keyring.start(db)  # a missing or wrong master key file stops the start here
+        calendar = BusinessCalendar(db, cfg.switch.timezone, cfg.switch.cutover)
         await calendar.load()
-        stans = StanAllocator(self.db)
+        stans = StanAllocator(db)
         links = [BankLink(bank, next_stan=stans.source(bank.id), max_frame_bytes=cfg.terminals.max_frame_bytes)
                  for bank in cfg.banks]
-        self.one_connection = OneConnection(self.db, self.node_id, links)
+        self.one_connection = OneConnection(db, self.node_id, links)
         router = Router(links, on_busy=self._bank_busy)
-        self.svc = svc = Services(config=cfg, db=self.db, router=router, calendar=calendar,
+        self.svc = svc = Services(config=cfg, db=db, router=router, calendar=calendar,
                                   stans=stans, metrics=self.metrics, node_id=self.node_id)
         self.saf = StoreAndForward(svc)
         svc.saf_wake = self.saf.wake
@@ -94,8 +101,8 @@ class SwitchApp:
         terminal_port = await self.terminals.start()
         metrics_port = await self._start_http()
         self._started_at = now_iso()
-        await admin.beat(self.db, self.node_id, self._started_at)
-        self.admin = admin.AdminPoller(self.db, self.node_id, self._admin_handlers())
+        await admin.beat(db, self.node_id, self._started_at)
+        self.admin = admin.AdminPoller(db, self.node_id, self._admin_handlers())
         self._background = [asyncio.create_task(self._every(1.0, self._housekeeping)),
                             asyncio.create_task(self._every(0.5, self.admin.poll_once)),
                             asyncio.create_task(self._every(5.0, self._refresh_gauges))]
@@ -108,8 +115,8 @@ class SwitchApp:
     def _admin_handlers(self) -> dict:
         async def settle(args: dict) -> dict:
             from switch.settlement.settle import settle_command
-            return await settle_command(self.svc, args)
-        return {"cutover": lambda args: cutover.forced_cutover(self.svc), "settle": settle}
+            return await settle_command(self.running, args)
+        return {"cutover": lambda args: cutover.forced_cutover(self.running), "settle": settle}
 
     async def _start_http(self) -> int | None:
         if not self.metrics.exported:
@@ -121,11 +128,11 @@ class SwitchApp:
 
     async def ready(self) -> tuple[bool, str]:
         try:
-            await self.db.read(gauges.ping)
+            await self.running.db.read(gauges.ping)
         except Exception as exc:
             return False, f"database unreachable: {exc}"
         products = {p for bank in self.config.banks for p in bank.products}
-        down = sorted(p for p in products if not self.svc.router.candidates(p))
+        down = sorted(p for p in products if not self.running.router.candidates(p))
         if down:
             return False, "no bank link up for " + ", ".join(down)
         return True, "ready"
@@ -142,16 +149,17 @@ class SwitchApp:
                 log.exception("background_job_failed", job=getattr(job, "__name__", str(job)))
 
     async def _housekeeping(self) -> None:
-        await admin.beat(self.db, self.node_id, self._started_at)
+        await admin.beat(self.running.db, self.node_id, self._started_at)
         await self.one_connection.renew()
-        await cutover.scheduled_cutover(self.svc)
+        await cutover.scheduled_cutover(self.running)
 
     async def _refresh_gauges(self) -> None:
         if not self.metrics.exported:
             return
-        waiting = await self.db.read(gauges.pending_saf)
+        svc = self.running
+        waiting = await svc.db.read(gauges.pending_saf)
         pending = {key: (n, age_s(oldest)) for key, (n, oldest) in waiting.items()}
-        for link in self.svc.router.links:
+        for link in svc.router.links:
             for kind in ("reversal", "advice"):
                 count, age = pending.get((link.id, kind), (0, 0.0))
                 self.metrics.set_saf(link.id, kind, count, age)
@@ -159,8 +167,8 @@ class SwitchApp:
             self.metrics.set_bank_links_connected(link.id, link.connections)
             if link.last_echo_ok:
                 self.metrics.bank_echo_answered(link.id, link.last_echo_ok)
-        self.metrics.set_holds(*await self.db.read(gauges.outstanding_holds))
-        self.metrics.set_business_date(self.svc.calendar.current)
+        self.metrics.set_holds(*await svc.db.read(gauges.outstanding_holds))
+        self.metrics.set_business_date(svc.calendar.current)
 
     def _watch_links(self, links: list[BankLink]) -> None:
         for link in links:
@@ -202,6 +210,7 @@ class SwitchApp:
     async def stop(self) -> None:
         """Stops taking requests, lets those in flight finish (a payment left without its bank's
         answer is parked as unanswered by recovery on the next start), signs off, closes."""
+        svc = self.running
         log.info("switch_draining", in_flight=len(getattr(self.terminals, "_requests", ())))
         await self.terminals.stop_accepting()
         left = await self.terminals.drain(self._drain_s())
@@ -212,13 +221,13 @@ class SwitchApp:
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.saf.stop()
         await self.terminals.close_all()
-        for link in self.svc.router.links:
+        for link in svc.router.links:
             await link.stop(sign_off=True)
         await self.one_connection.release()
         if hasattr(self, "http"):
             await self.http.stop()
-        await admin.stop_beating(self.db, self.node_id)
-        await self.db.close()
+        await admin.stop_beating(svc.db, self.node_id)
+        await svc.db.close()
         log.info("switch_stopped", unfinished=left)
         self._stopped.set()
 
@@ -230,7 +239,7 @@ class SwitchApp:
         """Requests still waiting on a bank at the end of the drain stop waiting: each payment takes
         the unanswered path (reversal or advice queued, 68 stored and sent) rather than being cut
         off; what still runs after PARK_S is cancelled and left to recovery on the next start."""
-        parked = sum(link.abandon() for link in self.svc.router.links)
+        parked = sum(link.abandon() for link in self.running.router.links)
         left = await self.terminals.drain(PARK_S)
         log.warning("switch_parked", waiting_on_banks=parked, unfinished=left)
         return left

@@ -281,7 +281,7 @@ async def _reprint(args: argparse.Namespace, client: TerminalClient) -> int:
               file=sys.stderr)
     entry = client.journal.find(client.terminal_id, entry.stan)
     lines = receipt_from_entry(entry) if entry is not None else None
-    if lines is None:
+    if entry is None or lines is None:
         return _fail(f"STAN {args.stan} has no approved answer in the journal yet; try again online")
     _print_receipt(args, lines, {"stan": entry.stan, "reprint": True})
     return 0

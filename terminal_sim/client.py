@@ -155,6 +155,7 @@ class TerminalClient:
         if not quote.approved:
             return quote
         if product == PREPAID:
+            assert amount_rupiah is not None  # refused above: a prepaid purchase names its denomination
             admin = quote.info.admin_fee if isinstance(quote.info, PrepaidInfo) else 0
             amount_minor = (amount_rupiah + admin) * 100
         else:

@@ -72,8 +72,9 @@ async def demo(folder: Path, *, throwaway: bool = False) -> int:
         console.print(f"[bold]PPOB switch demo[/bold] — switch on 127.0.0.1:{ports.terminals}, "
                       f"bank BANKA on 127.0.0.1:{bank_port}, database {folder / 'switch.db'}\n")
         outcomes = await run_terminal(console, ports.terminals, key, book.examples())
-        before, after = DEPOSIT_RUPIAH * 100, (await app.db.read(lambda tx: money.balances(tx, AGENT)))[0]
-        books = await app.db.read(money.check_books)
+        db = app.running.db
+        before, after = DEPOSIT_RUPIAH * 100, (await db.read(lambda tx: money.balances(tx, AGENT)))[0]
+        books = await db.read(money.check_books)
     finally:
         await app.stop()
         await bank.stop()
@@ -98,12 +99,12 @@ async def provision(app: SwitchApp) -> bytes:
         key_hex = await accounts.add_terminal(tx, TERMINAL, AGENT, None)
         await money.topup(tx, AGENT, DEPOSIT_RUPIAH * 100, "DEMO-TOPUP-1")
         return key_hex
-    return bytes.fromhex(await app.db.unit(work))
+    return bytes.fromhex(await app.running.db.unit(work))
 
 
 async def wait_for_bank(app: SwitchApp, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while not app.svc.router.candidates("PLNPST"):
+    while not app.running.router.candidates("PLNPST"):
         if time.monotonic() > deadline:
             raise RuntimeError("the simulated bank did not sign on")
         await asyncio.sleep(0.05)

@@ -12,7 +12,7 @@ import sys
 from contextlib import asynccontextmanager
 from datetime import date
 from importlib import metadata
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NoReturn
 
 from switch.cli.commands import CommandFailed
 from switch.config import Config, ConfigError, database_origin, load_config, mask_credentials
@@ -80,7 +80,7 @@ def version_text() -> str:
 
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
 

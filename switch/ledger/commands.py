@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .storage import Tx
+from .storage import Tx, fetch_row
 from .txns import now_iso
 
 
@@ -39,7 +39,7 @@ async def add_command(tx: Tx, command: str, args: dict[str, Any]) -> int:
 
 async def command_outcome(tx: Tx, command_id: int) -> tuple[str, Any]:
     """(state, result decoded or None) of a command: new | taken | done | failed."""
-    row = await tx.fetchone("SELECT state, result FROM admin_commands WHERE command_id = ?", command_id)
+    row = await fetch_row(tx, "SELECT state, result FROM admin_commands WHERE command_id = ?", command_id)
     return row["state"], json.loads(row["result"]) if row["result"] else None
 
 

@@ -1,7 +1,7 @@
 """What the metrics gauges and the readiness check read from the database."""
 from __future__ import annotations
 
-from .storage import Tx
+from .storage import Tx, fetch_row
 
 
 async def ping(tx: Tx) -> None:
@@ -19,6 +19,6 @@ async def pending_saf(tx: Tx) -> dict[tuple[str, str], tuple[int, str | None]]:
 
 async def outstanding_holds(tx: Tx) -> tuple[int, int]:
     """(holds not yet debited or released, their sum in minor units)."""
-    row = await tx.fetchone("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
+    row = await fetch_row(tx, "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
                             " WHERE state = 'held'")
     return int(row["n"]), int(row["total"])

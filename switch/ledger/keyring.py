@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from .storage import Database, Tx, utc_now
@@ -46,16 +46,35 @@ class KeyRing:
     _reloaded_at: float = 0.0
 
     @property
-    def staged(self) -> Path | None:
+    def file(self) -> Path:
+        """The master key file (a :memory: database has none)."""
+        if self.path is None:
+            raise MasterKeyError("a :memory: database has no master key file")
+        return self.path
+
+    @property
+    def staged(self) -> Path:
         """Where a rotation writes the next master key before the database switches to it."""
-        return None if self.path is None else self.path.with_name(self.path.name + ".next")
+        return self.file.with_name(self.file.name + ".next")
+
+    def loaded(self) -> KeyVault:
+        """The vault of the master key loaded last."""
+        if self.vault is None:
+            raise MasterKeyError("no master key is loaded yet")
+        return self.vault
 
     # -- loading -----------------------------------------------------------------------------------
+
+    @overload
+    async def load(self, tx: Tx, *, create: Literal[True]) -> KeyVault: ...
+    @overload
+    async def load(self, tx: Tx, *, create: bool) -> KeyVault | None: ...
 
     async def load(self, tx: Tx, *, create: bool) -> KeyVault | None:
         """Reads and checks the master key; with `create`, makes the file (and registers the key id)
         when the database has none yet. None when there is nothing to load and create is False."""
         expected = await stored_key_id(tx)
+        master: bytes | None
         if self.path is None:
             master = self._masters[-1] if self._masters else new_master_key()
         else:
@@ -76,45 +95,45 @@ class KeyRing:
         if expected is not None and expected != key_id(master):
             raise MasterKeyError(f"master key file {self.path} holds master key {key_id(master)}, but this"
                                  f" database's terminal keys are sealed under master key {expected}")
-        self._use(master)
-        return self.vault
+        return self._use(master)
 
-    def _use(self, master: bytes, *older: bytes) -> None:
+    def _use(self, master: bytes, *older: bytes) -> KeyVault:
         self._masters = [m for m in (*older, *self._masters) if m != master] + [master]
         self.vault = self.make_vault(master, *self._masters[:-1])
+        return self.vault
 
     def _read(self, expected: str | None) -> bytes | None:
         """The master key file's key; finishes a rotation that stopped between its database commit
         and the file's renaming (the staged file then holds the key the database names)."""
-        assert self.path is not None
+        path = self.file
         try:
-            master: bytes | None = read_master_key(self.path)
+            master: bytes | None = read_master_key(path)
         except VaultError:
-            if self.path.exists():
-                raise MasterKeyError(str(read_error(self.path))) from None
+            if path.exists():
+                raise MasterKeyError(str(read_error(path))) from None
             master = None
         if expected is not None and (master is None or key_id(master) != expected) and self.staged.exists():
             staged = read_master_key(self.staged)
             if key_id(staged) == expected:
                 self._retire(master)
-                os.replace(self.staged, self.path)
-                sync_directory(self.path.parent)
-                self.notify(f"master key file {self.path}: finished an interrupted rotation to master key"
+                os.replace(self.staged, path)
+                sync_directory(path.parent)
+                self.notify(f"master key file {path}: finished an interrupted rotation to master key"
                             f" {expected}")
                 master = staged
-        mode = loose_mode(self.path) if master is not None else None
+        mode = loose_mode(path) if master is not None else None
         if mode is not None:
-            self.notify(f"master key file {self.path} is readable by others (mode {mode:04o}); chmod 600 it")
+            self.notify(f"master key file {path} is readable by others (mode {mode:04o}); chmod 600 it")
         return master
 
     def _create(self) -> bytes:
-        assert self.path is not None
+        path = self.file
         master = new_master_key()
         try:
-            write_master_key(self.path, master)
+            write_master_key(path, master)
         except FileExistsError:  # another process made it a moment ago: use theirs
-            return read_master_key(self.path)
-        self.notify(f"created master key file {self.path} (mode 0600): terminal keys are sealed under it;"
+            return read_master_key(path)
+        self.notify(f"created master key file {path} (mode 0600): terminal keys are sealed under it;"
                     f" back it up apart from the database")
         return master
 
@@ -253,7 +272,7 @@ async def open_key(tx: Tx, terminal_id: str, stored: str) -> bytes:
                              f" is missing")
     named = sealed_under(stored)
     if named is not None and not vault.knows(named) and keys.reload():
-        vault = keys.vault
+        vault = keys.loaded()
     return vault.unseal(stored, terminal_id=terminal_id)
 
 
@@ -282,8 +301,8 @@ async def rotate_master(db: Database, audit: AuditHook | None = None) -> Rotatio
     keys = ring(db)
     if keys.path is None:
         raise MasterKeyError("a :memory: database has no master key file to rotate")
-    await db.unit(lambda tx: keys.load(tx, create=True))
-    old = keys.vault
+    path = keys.path
+    old = await db.unit(lambda tx: keys.load(tx, create=True))
     old_master = keys._masters[-1]
     new_master = new_master_key()
     write_master_key(keys.staged, new_master, replace=True)
@@ -299,7 +318,7 @@ async def rotate_master(db: Database, audit: AuditHook | None = None) -> Rotatio
                 else bytes.fromhex(row["mac_key"])
             await tx.execute("UPDATE terminals SET mac_key = ? WHERE terminal_id = ?",
                              new.seal(clear, terminal_id=row["terminal_id"]), row["terminal_id"])
-        done = Rotation(old.key_id, new.key_id, len(rows), keys.path, None)
+        done = Rotation(old.key_id, new.key_id, len(rows), path, None)
         if audit is not None:
             await audit(tx, done)
         return done
@@ -310,7 +329,7 @@ async def rotate_master(db: Database, audit: AuditHook | None = None) -> Rotatio
         keys.staged.unlink(missing_ok=True)
         raise
     retired = keys._retire(old_master)
-    os.replace(keys.staged, keys.path)
-    sync_directory(keys.path.parent)
+    os.replace(keys.staged, path)
+    sync_directory(path.parent)
     keys._use(new_master, old_master)
-    return Rotation(done.old_key_id, done.new_key_id, done.terminals, keys.path, retired)
+    return Rotation(done.old_key_id, done.new_key_id, done.terminals, path, retired)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .storage import Tx
+from .storage import Tx, fetch_row
 from .txns import SafItem, Txn, _saf, fields_from_json, now_iso
 
 SEARCH_LIMIT = 200
@@ -136,14 +136,14 @@ async def holds_of(tx: Tx, agent_id: str) -> list[dict[str, Any]]:
 
 
 async def outstanding_holds(tx: Tx) -> tuple[int, int]:
-    row = await tx.fetchone("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
+    row = await fetch_row(tx, "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
                             " FROM holds WHERE state = 'held'")
     return int(row["n"]), int(row["total"])
 
 
 async def topups_waiting(tx: Tx) -> tuple[int, int]:
     """Top-ups entered but not yet approved: how many and their sum (minor units)."""
-    row = await tx.fetchone("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
+    row = await fetch_row(tx, "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
                             " FROM topup_requests WHERE state = 'pending'")
     return int(row["n"]), int(row["total"])
 

@@ -132,7 +132,7 @@ async def forget_received(tx: Tx, txn_id: int) -> None:
 
 def _assignments(changes: dict[str, Any]) -> tuple[str, list[Any]]:
     """`SET` clause and its values; field dicts become JSON and updated_at is stamped."""
-    values = {name: fields_json(value) if name in FIELD_COLUMNS and isinstance(value, dict) else value
+    values: dict[str, Any] = {name: fields_json(value) if name in FIELD_COLUMNS and isinstance(value, dict) else value
               for name, value in changes.items()}
     if "state" in values:
         values["state"] = TxnState(values["state"]).value

@@ -21,6 +21,8 @@ def server_context(cfg: BankConfig) -> ssl.SSLContext | None:
     """For a bank that connects to the switch (listen mode); it must show a certificate when a CA is set."""
     if not cfg.tls:
         return None
+    if cfg.tls_cert is None:  # the configuration refuses this already (config._bank_tls)
+        raise ValueError(f"banks.{cfg.id}.tls_cert: required when tls = true in listen mode")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=cfg.tls_ca)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cfg.tls_cert, cfg.tls_key)

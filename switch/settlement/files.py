@@ -171,23 +171,30 @@ class RcnWriter:
             if len(buffer) >= CHUNK:
                 self._flush()
 
+    def _opened(self) -> tuple[IO[str], Path]:
+        """The part file being written (and its name); open() comes first."""
+        if self._file is None or self._tmp is None:
+            raise ValueError(f"{self.path.name}: the writer is not open (open() comes first)")
+        return self._file, self._tmp
+
     def _flush(self) -> None:
         if self._buffer:
-            self._file.write("\n".join(self._buffer) + "\n")
+            self._opened()[0].write("\n".join(self._buffer) + "\n")
             self._buffer.clear()
 
     def finish(self) -> None:
         """Everything on disk, then renamed into place (the CTL last: it vouches for the RCN)."""
+        file, tmp = self._opened()
         try:
             self._flush()
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            file.flush()
+            os.fsync(file.fileno())
         except BaseException:
             self.abort()
             raise
-        self._file.close()
-        os.chmod(self._tmp, 0o644)  # mkstemp makes it private; settlement files are for operators
-        os.replace(self._tmp, self.path)
+        file.close()
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; settlement files are for operators
+        os.replace(tmp, self.path)
         write_text_atomic(self.ctl, self.control.text())
 
     def abort(self) -> None:

@@ -46,12 +46,22 @@ class Difference:
             return "the bank's file does not have it"
         if self.kind == ONLY_BANK:
             return "the switch has no such approved payment"
+        switch, bank = self.switch, self.bank
+        assert switch is not None and bank is not None  # neither 'only' kind: both sides have it
         parts = []
-        if self.switch.amount != self.bank.amount:
-            parts.append(f"amount {self.switch.amount} at switch, {self.bank.amount} at bank")
-        if self.switch.status != self.bank.status:
-            parts.append(f"{self.switch.status} at switch, {self.bank.status} at bank")
+        if switch.amount != bank.amount:
+            parts.append(f"amount {switch.amount} at switch, {bank.amount} at bank")
+        if switch.status != bank.status:
+            parts.append(f"{switch.status} at switch, {bank.status} at bank")
         return "; ".join(parts)
+
+    @property
+    def line(self) -> RcnLine:
+        """The payment as one side has it (the switch's when both do)."""
+        known = self.switch or self.bank
+        if known is None:
+            raise ValueError(f"difference for RRN {self.rrn} has neither side's line")
+        return known
 
 
 @dataclass
@@ -65,9 +75,10 @@ class ReconResult:
         return not self.differences
 
     def _differ(self, kind: str, rrn: str, switch: RcnLine | None, bank: RcnLine | None) -> None:
+        difference = Difference(kind, rrn, switch, bank)
         self.counts[kind] += 1
-        self.amounts[kind] += (switch or bank).amount
-        self.differences.append(Difference(kind, rrn, switch, bank))
+        self.amounts[kind] += difference.line.amount
+        self.differences.append(difference)
 
 
 def _in_order(lines: Iterable[RcnLine], side: str) -> Iterator[RcnLine]:
@@ -87,13 +98,14 @@ def compare(switch_lines: Iterable[RcnLine], bank_lines: Iterable[RcnLine]) -> R
     s, b = next(switch_iter, None), next(bank_iter, None)
     matched = matched_amount = 0
     while s is not None or b is not None:
-        if b is None or (s is not None and s.rrn < b.rrn):
+        if s is not None and (b is None or s.rrn < b.rrn):
             result._differ(ONLY_SWITCH, s.rrn, s, None)
             s = next(switch_iter, None)
-        elif s is None or b.rrn < s.rrn:
+        elif b is not None and (s is None or b.rrn < s.rrn):
             result._differ(ONLY_BANK, b.rrn, None, b)
             b = next(bank_iter, None)
         else:
+            assert s is not None and b is not None  # neither side is ahead: the same RRN on both
             if s.amount == b.amount and s.status == b.status:
                 matched += 1
                 matched_amount += s.amount
@@ -259,7 +271,7 @@ def write_differences_csv(differences: list[Difference], target: str) -> None:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for d in differences:
-            known = d.switch or d.bank
+            known = d.line
             writer.writerow((d.kind, d.rrn, _csv_amount(d.switch), _csv_amount(d.bank),
                              d.switch.status if d.switch else "", d.bank.status if d.bank else "",
                              known.stan, known.terminal, known.agent, known.product, known.customer, d.detail))

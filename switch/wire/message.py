@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import overload
 
 from .vocabulary import RESPONSE_MTI, response_mti  # request MTI -> response MTI
 
@@ -10,6 +11,11 @@ from .vocabulary import RESPONSE_MTI, response_mti  # request MTI -> response MT
 class Message:
     mti: str
     fields: dict[int, str] = field(default_factory=dict)
+
+    @overload
+    def get(self, number: int) -> str | None: ...
+    @overload
+    def get(self, number: int, default: str) -> str: ...
 
     def get(self, number: int, default: str | None = None) -> str | None:
         return self.fields.get(number, default)

@@ -13,6 +13,6 @@ Portable SQL rules (both backends run the same text):
 """
 from __future__ import annotations
 
-from .base import Database, DuplicateKey, Row, StorageError, Tx, open_database, utc_now
+from .base import Database, DuplicateKey, Row, StorageError, Tx, fetch_row, open_database, utc_now
 
-__all__ = ["Database", "DuplicateKey", "Row", "StorageError", "Tx", "open_database", "utc_now"]
+__all__ = ["Database", "DuplicateKey", "Row", "StorageError", "Tx", "fetch_row", "open_database", "utc_now"]

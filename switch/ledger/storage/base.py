@@ -61,6 +61,14 @@ class Tx(Protocol):
         """First column of the first row, or None."""
 
 
+async def fetch_row(tx: Tx, sql: str, *args: Any) -> Row:
+    """The row a query always has (an aggregate, a row known to exist); StorageError when not."""
+    row = await tx.fetchone(sql, *args)
+    if row is None:
+        raise StorageError(f"no row where one must be: {sql}")
+    return row
+
+
 class Database(ABC):
     dialect: str  # "sqlite" or "postgresql"
     # What protects the database's sealed columns (terminal keys): switch.ledger.keyring attaches it;

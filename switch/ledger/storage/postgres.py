@@ -123,14 +123,14 @@ class PostgresDatabase(Database):
             return
         try:
             self._pool = await asyncpg.create_pool(self.url, min_size=self._min_size, max_size=self._max_size)
-            await self._create_schema()
+            await self._create_schema(self._pool)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             await self.close()
             raise StorageError(f"postgresql: cannot open database: {exc}") from exc
 
-    async def _create_schema(self) -> None:
+    async def _create_schema(self, pool: asyncpg.Pool) -> None:
         schema = schema_sql("postgresql")
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await conn.execute(schema)
 

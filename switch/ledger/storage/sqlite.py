@@ -195,13 +195,14 @@ class SqliteDatabase(Database):
             if self._memory and self._conn is not None:
                 return await self.unit(work)  # a private :memory: db has no second connection
             raise StorageError("sqlite: database is not open")
+        reader = self._reader
         async with self._read_lock:
-            self._reader.execute("BEGIN")  # one snapshot for the whole read
+            reader.execute("BEGIN")  # one snapshot for the whole read
             try:
-                return await work(SqliteTx(self._reader, self))
+                return await work(SqliteTx(reader, self))
             finally:
-                if self._reader.in_transaction:
-                    self._reader.execute("COMMIT")
+                if reader.in_transaction:
+                    reader.execute("COMMIT")
 
     async def _write_loop(self) -> None:
         while True:
@@ -212,10 +213,17 @@ class SqliteDatabase(Database):
             if self._closing and not self._queue:
                 return
 
+    def _writing(self) -> sqlite3.Connection:
+        """The write connection; the writer task runs only between open() and close()."""
+        if self._conn is None:
+            raise StorageError("sqlite: database is not open")
+        return self._conn
+
     async def _run_batch(self) -> None:
         """One write transaction: every queued unit (up to the caps), one durable COMMIT."""
+        conn = self._writing()
         try:
-            await self._in_thread(self._conn.execute, "BEGIN IMMEDIATE")  # may wait for other processes
+            await self._in_thread(conn.execute, "BEGIN IMMEDIATE")  # may wait for other processes
         except sqlite3.Error as exc:
             self._fail_queued(StorageError(f"sqlite: cannot begin a write transaction: {exc}"))
             return
@@ -229,7 +237,7 @@ class SqliteDatabase(Database):
                     continue
                 done.append((running, *await self._run_unit(running)))
                 running = None
-            await self._in_thread(self._conn.execute, "COMMIT")
+            await self._in_thread(conn.execute, "COMMIT")
         except asyncio.CancelledError:  # the writer is stopped (the program ends): nothing is committed
             self._rollback_quietly()
             stopped = StorageError("sqlite: the database was stopped before this unit was committed")
@@ -253,7 +261,7 @@ class SqliteDatabase(Database):
         A unit's SQL never waits, so its coroutine nearly always runs to its end in one step: it is
         driven here directly, without a task of its own and the loop hops that cost (a task per
         unit was ~5 % of the switch's CPU). A unit that does wait goes on as a task, shielded."""
-        conn = self._conn
+        conn = self._writing()
         conn.execute("SAVEPOINT unit")
         coro = self._call(pending.work)
         task: asyncio.Task | None = None
@@ -266,7 +274,7 @@ class SqliteDatabase(Database):
                 task = asyncio.create_task(_resume(coro, waiting_on), context=pending.context)
                 result = await asyncio.shield(task)
         except BaseException as exc:  # noqa: BLE001 - handed back to the unit's caller
-            if task is not None and not task.done():  # the writer itself is being cancelled: let the unit finish first
+            if task is not None and not task.done():  # the writer is being cancelled: the unit finishes first
                 await asyncio.wait([task])
             conn.execute("ROLLBACK TO unit")
             conn.execute("RELEASE unit")
@@ -279,7 +287,7 @@ class SqliteDatabase(Database):
 
     async def _call(self, work: Callable[[SqliteTx], Awaitable[T]]) -> T:
         _inside_unit.set(True)
-        return await work(SqliteTx(self._conn, self))
+        return await work(SqliteTx(self._writing(), self))
 
     def _fail_queued(self, error: StorageError) -> None:
         while self._queue:
@@ -287,8 +295,9 @@ class SqliteDatabase(Database):
 
     def _rollback_quietly(self) -> None:
         try:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            conn = self._writing()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
 
