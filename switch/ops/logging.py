@@ -41,14 +41,21 @@ def redact(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) 
     return event_dict
 
 
+_PLAIN = (int, float, bool, type(None))  # values with nothing to clean (no Mapping check: it is slow)
+
+
 def _clean(key: Any, value: Any, nested: bool) -> Any:
-    name = str(key).lower()
+    name = key.lower() if type(key) is str else str(key).lower()
     if name in SECRET_KEYS:
         return REDACTED
-    if name in CUSTOMER_KEYS and isinstance(value, str):
-        return mask_customer(value)
-    if isinstance(value, str) and ("://" in value or "assword" in value):
-        return mask_credentials(value)   # a database URL in an error text
+    if isinstance(value, str):
+        if name in CUSTOMER_KEYS:
+            return mask_customer(value)
+        if "://" in value or "assword" in value:
+            return mask_credentials(value)   # a database URL in an error text
+        return value
+    if type(value) in _PLAIN:
+        return value
     if nested and isinstance(value, Mapping):
         return {k: _clean(k, v, nested=False) for k, v in value.items()}
     return value
