@@ -17,19 +17,21 @@ from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mt
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
-from .context import TxnContext, run_steps
+from .context import TxnContext, participant, run_steps
 from .malformed import MalformedLog, Outcome, answerable, kind_of
 from .malfunction import fail, malfunction_response, sign_quietly
 
 log = structlog.get_logger("gateway")
 
+# each flow's steps as participants once, not wrapped again for every request
 FLOWS: dict[tuple[str, str], tuple[str, list[Any]]] = {
-    (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
-    (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
-    (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),
-    (Mti.FINANCIAL, ProcessingCode.STATUS): ("status", status.STEPS),
-    (Mti.REVERSAL, ProcessingCode.PAYMENT): ("reversal", reversal.STEPS),
-}
+    key: (name, [participant(step) for step in steps]) for key, (name, steps) in {
+        (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
+        (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
+        (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),
+        (Mti.FINANCIAL, ProcessingCode.STATUS): ("status", status.STEPS),
+        (Mti.REVERSAL, ProcessingCode.PAYMENT): ("reversal", reversal.STEPS),
+    }.items()}
 NETWORK_FIELDS = (7, 11, 41, 70)
 # answers that mean the terminal or the switch is wrong, not the customer's bill: logged at warning
 # with the reason, so an operator can act on them (a customer's 14 or 88 is routine)
