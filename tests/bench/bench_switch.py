@@ -80,7 +80,9 @@ async def wait_port(port: int, process: asyncio.subprocess.Process, timeout: flo
 
 async def spawn(*args: str, log: Path | None = None, root: Path = ROOT) -> asyncio.subprocess.Process:
     out = open(log, "ab") if log else asyncio.subprocess.DEVNULL
-    return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out,
+    # cwd too: `python -m` puts the working directory first on sys.path, before PYTHONPATH, so
+    # without it --against would run this tree's switch twice
+    return await asyncio.create_subprocess_exec(*args, stdout=out, stderr=out, cwd=str(root),
                                                 env={**ENV, "PYTHONPATH": str(root)})
 
 
