@@ -51,6 +51,7 @@ class TerminalSession:
     max_unread: int = 262144
     unread: bool = False  # closed because the terminal stopped reading its answers
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
+    _outbox: list[bytes] = field(default_factory=list, repr=False)  # framed answers not yet written
     _on_sign_on: Callable[["TerminalSession"], None] = field(default=lambda s: None, repr=False)
 
     @property
@@ -63,15 +64,30 @@ class TerminalSession:
         self._on_sign_on(self)
 
     def send(self, raw: bytes) -> None:
+        """Queues one answer: the answers finished in one turn of the event loop (a group commit
+        ends many at once) go out in one write, one system call instead of one per answer."""
         writer = self._writer
         if writer is None or writer.is_closing():
             return
-        writer.write(frame(raw, "2B"))
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._outbox.append(frame(raw, "2B"))
+
+    def flush(self) -> None:
+        out, writer = self._outbox, self._writer
+        if not out:
+            return
+        self._outbox = []
+        if writer is None or writer.is_closing():
+            return
+        writer.write(b"".join(out))
         if writer.transport.get_write_buffer_size() > self.max_unread:
             self.unread = True  # it does not read: holding its answers would grow without bound
             writer.transport.abort()
 
     def close(self) -> None:
+        """Closes the connection once the answers queued so far are written."""
+        self.flush()
         if self._writer is not None:
             self._writer.close()
 
@@ -165,6 +181,7 @@ class TerminalServer:
         try:
             await self._read_frames(session, reader)
         finally:
+            session.flush()  # what was answered so far (e.g. the 91s before an abuse close) goes first
             self._sessions.discard(session)
             self._addresses.remove(address)
             self._on_connections(len(self._sessions))
