@@ -24,7 +24,10 @@ class InFlight:
     def begin(self, txn_id: int) -> None:
         self._events[txn_id] = asyncio.Event()
 
-    def end(self, txn_id: int) -> None:
+    def end(self, txn_id: int | None) -> None:
+        """None: nothing was recorded, so nothing waits on it."""
+        if txn_id is None:
+            return
         event = self._events.pop(txn_id, None)
         if event:
             event.set()

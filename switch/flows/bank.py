@@ -12,14 +12,15 @@ from switch.wire.field48 import PREPAID
 from switch.wire.fields import original_data, transmission_time
 from switch.wire.vocabulary import KNOWN_RC, Mti, ResponseCode
 
-from .context import TxnContext
+from .context import TxnContext, filled
 
 COPIED_TO_BANK = (3, 4, 12, 13, 18, 41, 42, 48, 49)
 
 
 def bank_request(ctx: TxnContext, svc: Services, stan: str, rrn: str | None = None) -> Message:
     fields = {n: ctx.request[n] for n in COPIED_TO_BANK if n in ctx.request}
-    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id, 37: rrn or ctx.rrn})
+    fields.update({7: transmission_time(), 11: stan, 32: svc.config.switch.institution_id,
+                   37: rrn or filled(ctx.rrn, "the RRN (the request is recorded first)")})
     return Message(Mti.FINANCIAL, fields)
 
 

@@ -9,14 +9,14 @@ from typing import Any
 import structlog
 
 from switch.ledger import txns
-from switch.ledger.storage import Tx
+from switch.ledger.storage import StorageError, Tx
 from switch.services import Services
 from switch.wire import CodecError, Message
 from switch.wire.field48 import PRODUCTS, parse_request
 from switch.wire.fields import settlement_date
 from switch.wire.vocabulary import Mti
 
-from .context import GO, STOP, TxnContext, request_hash
+from .context import GO, STOP, TxnContext, filled, request_hash
 
 log = structlog.get_logger("flows")
 
@@ -62,8 +62,8 @@ async def record(ctx: TxnContext, svc: Services) -> bool:
     happens; a repeat gets the first answer (after waiting for it), other content gets 94."""
     prepare_record(ctx, svc)
     while True:
-        txn_id, earlier = await svc.db.unit(lambda tx: write_record(tx, ctx, svc))
-        settled = await recorded(ctx, svc, txn_id, earlier)
+        written = await svc.db.unit(lambda tx: write_record(tx, ctx, svc))
+        settled = await recorded(ctx, svc, written)
         if settled is not None:
             return settled
         # the first transmission's node died before anything moved and a survivor forgot it:
@@ -84,9 +84,8 @@ def prepare_record(ctx: TxnContext, svc: Services) -> None:
     ctx.business_date = svc.calendar.current
 
 
-async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool = True
-                       ) -> tuple[int | None, txns.Txn | None]:
-    """Inside a unit: (the new txn id, None), or (None, the earlier transaction) for a repeat.
+async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool = True) -> int | txns.Txn:
+    """Inside a unit: the new txn id, or the earlier transaction for a repeat.
     with_rrn=False leaves the RRN to the unit's next update of the row (one statement less)."""
     req = ctx.request
     txn_id = await txns.insert_txn(
@@ -95,24 +94,29 @@ async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool
         amount=ctx.amount, request_hash=ctx.digest, request=req.fields, business_date=ctx.business_date,
         node_id=svc.node_id)
     if txn_id is None:
-        return None, await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
+        earlier = await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
+        if earlier is None:  # its key is taken, so the row is there
+            raise StorageError(f"the record of terminal {ctx.terminal_id} STAN {req[11]} field 7 {req[7]}"
+                               f" ({req.mti}) is there but cannot be read")
+        return earlier
     if with_rrn:
         await txns.update_txn(tx, txn_id, rrn=rrn_of(txn_id))
-    return txn_id, None
+    return txn_id
 
 
 def rrn_of(txn_id: int) -> str:
     return f"{txn_id:012d}"
 
 
-async def recorded(ctx: TxnContext, svc: Services, txn_id: int | None, earlier: txns.Txn | None) -> bool | None:
-    """After the unit holding the record: GO for a new transaction; for a repeat STOP with the first
-    answer, or a decline (94 other content, 68 still pending); None when the first was forgotten
-    (its node died before anything moved): the caller writes the record again."""
-    if txn_id is not None:
-        ctx.txn_id, ctx.rrn, ctx.unrecorded = txn_id, rrn_of(txn_id), False
-        svc.inflight.begin(txn_id)
+async def recorded(ctx: TxnContext, svc: Services, written: int | txns.Txn) -> bool | None:
+    """After the unit holding the record (write_record's result): GO for a new transaction; for a
+    repeat STOP with the first answer, or a decline (94 other content, 68 still pending); None when
+    the first was forgotten (its node died before anything moved): the caller writes the record again."""
+    if isinstance(written, int):
+        ctx.txn_id, ctx.rrn, ctx.unrecorded = written, rrn_of(written), False
+        svc.inflight.begin(written)
         return GO
+    earlier = written
     req = ctx.request
     if earlier.request_hash != ctx.digest:
         ctx.unrecorded = False  # this transmission is answered, never recorded
@@ -143,9 +147,10 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn | None:
                 pass
         else:  # another node (or a recovery) owns it: poll the database
             await asyncio.sleep(0.1)
-        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn.txn_id))
-        if txn is None:
+        again = await svc.db.read(lambda tx: txns.get_txn(tx, txn.txn_id))
+        if again is None:
             return None
+        txn = again
     return txn
 
 
@@ -182,35 +187,38 @@ async def finish(ctx: TxnContext, svc: Services) -> Message:
         return ctx.response
     while True:
         try:
-            txn_id, response, earlier = await svc.db.unit(lambda tx: store_answer(tx, ctx, svc))
+            stored = await svc.db.unit(lambda tx: store_answer(tx, ctx, svc))
         finally:
             svc.inflight.end(ctx.txn_id)
-        if earlier is None:
+        if not isinstance(stored, txns.Txn):
             break
         ctx.response = None
-        settled = await recorded(ctx, svc, None, earlier)   # a repeat of a payment refused early
+        settled = await recorded(ctx, svc, stored)   # a repeat of a payment refused early
         if ctx.response is None:  # 94, or 68 while the first is still pending: not stored
             ctx.response = build_response(ctx)
         if settled is not None:
             return ctx.response
+    txn_id, response = stored
     if ctx.unrecorded:
         ctx.txn_id, ctx.rrn, ctx.unrecorded = txn_id, rrn_of(txn_id), False
     ctx.response = response
-    return ctx.response
+    return response
 
 
-async def store_answer(tx: Tx, ctx: TxnContext, svc: Services
-                       ) -> tuple[int | None, Message | None, txns.Txn | None]:
-    """Inside finish's unit: (txn id, the answer as stored, None), or (None, None, the earlier
-    transaction) when an unrecorded payment turns out to be a repeat."""
-    txn_id, response = ctx.txn_id, ctx.response
+async def store_answer(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int, Message] | txns.Txn:
+    """Inside finish's unit: (txn id, the answer as stored), or the earlier transaction when an
+    unrecorded payment turns out to be a repeat (nothing is stored)."""
+    response = filled(ctx.response, "the answer (finish builds it first)")
     changes: dict = {}
     if ctx.unrecorded:
-        txn_id, earlier = await write_record(tx, ctx, svc, with_rrn=False)
-        if earlier is not None:
-            return None, None, earlier
+        written = await write_record(tx, ctx, svc, with_rrn=False)
+        if isinstance(written, txns.Txn):
+            return written
+        txn_id = written
         response = build_response(ctx, rrn_of(txn_id))
         changes["rrn"] = rrn_of(txn_id)
+    else:
+        txn_id = ctx.recorded_id
     changes.update(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
     if ctx.bank is not None:
         changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
@@ -220,7 +228,7 @@ async def store_answer(tx: Tx, ctx: TxnContext, svc: Services
         stored = await txns.get_txn(tx, txn_id)  # decided elsewhere (recovery, another node)
         if stored is not None and stored.response is not None:
             response = Message(ctx.request.response_mti, dict(stored.response))
-        return txn_id, response, None
+        return txn_id, response
     for money in ctx.on_finish:
         await money(tx)
-    return txn_id, response, None
+    return txn_id, response

@@ -5,7 +5,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import structlog
 
@@ -24,6 +24,19 @@ MAC_FIELDS = (64, 128)
 
 
 Money = Callable[[Tx], Awaitable[Any]]
+T = TypeVar("T")
+
+
+class StepOrderError(RuntimeError):
+    """A step needs what an earlier step fills, and that step has not run: the flow's steps are out
+    of order (a bug, aborted like any unexpected fault)."""
+
+
+def filled(value: T | None, what: str) -> T:
+    """`value`, filled by an earlier step; StepOrderError naming what is missing when it is not."""
+    if value is None:
+        raise StepOrderError(f"{what} is not known yet")
+    return value
 
 
 @dataclass
@@ -71,6 +84,31 @@ class TxnContext:
     def terminal_id(self) -> str:
         return self.terminal.terminal_id
 
+    # what earlier steps fill, for the steps that need it (StepOrderError when it is not there)
+    @property
+    def recorded_id(self) -> int:
+        return filled(self.txn_id, "the txn id (the request is recorded first)")
+
+    @property
+    def parsed_product(self) -> str:
+        return filled(self.product, "the product (parse_product)")
+
+    @property
+    def bill(self) -> tuple[str, str]:
+        """(product, customer) of field 48."""
+        return self.parsed_product, filled(self.customer, "the customer (parse_product)")
+
+    @property
+    def picked_bank(self) -> BankLink:
+        return filled(self.bank, "the bank (it is picked first)")
+
+    @property
+    def request_to_bank(self) -> Message:
+        return filled(self.bank_request, "the request to the bank")
+
+    @property
+    def bank_answer(self) -> Message:
+        return filled(self.bank_response, "the bank's answer")
 
 
 def request_hash(msg: Message) -> str:

@@ -109,15 +109,18 @@ class TerminalGateway:
             request: Message | None = decode(raw, TI)
         except CodecError:
             request = answerable(raw)
-        mti = response_mti(request.mti) if request is not None else None
+        if request is None:
+            return None
+        mti = response_mti(request.mti)
         if mti is None:
             return None
         fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
         response = Message(mti, fields)
-        own = session.key is not None and (request.get(41) or "").rstrip() == session.terminal_id
+        own = (request.get(41) or "").rstrip() == session.terminal_id
+        key = session.key if own else None
         try:
-            return sign(response, session.key, TI) if own else encode(response, TI)
+            return sign(response, key, TI) if key is not None else encode(response, TI)
         except CodecError:
             return None
 
@@ -213,7 +216,7 @@ class TerminalGateway:
         """58 to an unknown terminal (96 to one whose key does not open): no key, so no MAC."""
         fields = {n: v for n, v in request.fields.items() if n in ECHOED}
         fields[39] = rc
-        response = Message(response_mti(request.mti), fields)
+        response = Message(request.response_mti, fields)  # _serve answers only requests
         log.warning("terminal_unknown", peer=session.peer, terminal=request.get(41), mti=request.mti, rc=rc,
                     reason="no terminal with this id is registered (ppob-switch terminal list)")
         try:

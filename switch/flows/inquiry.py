@@ -18,7 +18,7 @@ log = structlog.get_logger("flows.inquiry")
 
 
 async def check_served(ctx: TxnContext, svc: Services) -> bool:
-    return GO if svc.router.serves(ctx.product) else ctx.decline("12")
+    return GO if svc.router.serves(ctx.parsed_product) else ctx.decline("12")
 
 
 def bill_periods(info) -> list[str]:
@@ -32,14 +32,16 @@ def bill_periods(info) -> list[str]:
 
 async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
     tried: set[str] = set()
+    product = ctx.parsed_product
     while True:
-        bank = svc.router.pick(ctx.product, exclude=tried)
+        bank = svc.router.pick(product, exclude=tried)
         if bank is None:
             return ctx.decline("91")
-        ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
-        ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
+        stan = await svc.stans.next(bank.id)
+        ctx.bank, ctx.bank_stan = bank, stan
+        ctx.bank_request = request = bank_request(ctx, svc, stan)
         try:
-            ctx.bank_response = await ask(bank, ctx.bank_request, ctx.log)
+            ctx.bank_response = await ask(bank, request, ctx.log)
             return GO
         except LinkDown:  # an inquiry moves no money: the next bank may answer it
             tried.add(bank.id)
@@ -48,31 +50,32 @@ async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
 
 
 async def quote(ctx: TxnContext, svc: Services) -> bool:
-    answer = ctx.bank_response
+    answer, bank_id = ctx.bank_answer, ctx.picked_bank.id
     rc = answer.get(39)
     if rc != "00":
         return ctx.decline(terminal_rc(rc))
     try:
         info = parse_response(answer.get(48, ""))
     except CodecError as exc:
-        log.error("bank_field48_invalid", bank=ctx.bank.id, rrn=ctx.rrn, error=str(exc))
+        log.error("bank_field48_invalid", bank=bank_id, rrn=ctx.rrn, error=str(exc))
         return ctx.decline("96", reason=f"the bank's field 48 does not parse: {exc}")
     ctx.rc = "00"
     ctx.extra.update({n: answer[n] for n in (4, 48, 62) if n in answer})
     warn_admin_fee(ctx, svc, info)
     periods, amount = bill_periods(info), int(answer.get(4, "0"))
+    (product, customer), txn_id = ctx.bill, ctx.recorded_id
 
     async def remember(tx: Tx) -> None:
-        await txns.save_inquiry(tx, ctx.product, ctx.customer, ctx.txn_id, ctx.bank.id, amount,
-                                periods, answer[48])
+        await txns.save_inquiry(tx, product, customer, txn_id, bank_id, amount, periods, answer[48])
     ctx.on_finish.append(remember)
     return GO
 
 
 def warn_admin_fee(ctx: TxnContext, svc: Services, info) -> None:
-    expected = svc.config.product(ctx.product).admin_fee
+    product = ctx.parsed_product
+    expected = svc.config.product(product).admin_fee
     if expected is not None and info.admin_fee * 100 != expected:
-        log.warning("admin_fee_differs", bank=ctx.bank.id, product=ctx.product,
+        log.warning("admin_fee_differs", bank=ctx.picked_bank.id, product=product,
                     quoted_rupiah=info.admin_fee, expected_rupiah=expected // 100)
 
 

@@ -16,7 +16,7 @@ from switch.wire.field48 import PREPAID, parse_response
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
 from .common import check_fields, parse_product, record_with_first_unit, recorded, rrn_of, write_record
-from .context import GO, STOP, Participant, TxnContext
+from .context import GO, STOP, Participant, TxnContext, filled
 from .inquiry import bill_periods, check_served
 
 log = structlog.get_logger("flows.payment")
@@ -28,7 +28,8 @@ MALFUNCTION = "96"
 async def check_amount(ctx: TxnContext, svc: Services) -> bool:
     if not ctx.amount or ctx.amount <= 0:
         return ctx.decline("13", 4)
-    inquiry = await svc.db.read(lambda tx: txns.last_inquiry(tx, ctx.product, ctx.customer))
+    product, customer = ctx.bill
+    inquiry = await svc.db.read(lambda tx: txns.last_inquiry(tx, product, customer))
     ctx.log["inquiry"] = inquiry
     if ctx.product == PREPAID:
         admin = inquiry_admin_fee(inquiry) if inquiry else (svc.config.product(PREPAID).admin_fee or 0)
@@ -51,41 +52,47 @@ async def check_already_paid(ctx: TxnContext, svc: Services) -> bool:
     inquiry = ctx.log.get("inquiry")
     if ctx.product == PREPAID or inquiry is None:
         return GO  # no inquiry before it: the bank decides
-    paid = await svc.db.read(lambda tx: txns.all_paid(tx, ctx.product, ctx.customer, inquiry["periods"]))
+    product, customer = ctx.bill
+    paid = await svc.db.read(lambda tx: txns.all_paid(tx, product, customer, inquiry["periods"]))
     return ctx.decline("88") if paid else GO
 
 
 async def hold(ctx: TxnContext, svc: Services) -> bool:
     """The hold is on disk, with the bank and its STAN, before the bank is asked."""
-    bank = svc.router.pick(ctx.product)
+    product, customer = ctx.bill
+    bank = svc.router.pick(product)
     if bank is None:
         return ctx.decline("91")
-    ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
+    stan = await svc.stans.next(bank.id)
+    ctx.bank, ctx.bank_stan = bank, stan
     limit = ctx.agent.daily_limit if ctx.agent else None
-
+    amount = filled(ctx.amount, "the amount (check_amount)")
     periods = quoted_periods(ctx)
 
     async def work(tx: Tx) -> Held:
-        txn_id, rrn = ctx.txn_id, {}
+        rrn = {}
         if ctx.unrecorded:  # the idempotency record, in the same unit as the hold
-            txn_id, earlier = await write_record(tx, ctx, svc, with_rrn=False)
-            if earlier is not None:
-                return Held(None, earlier=earlier)
+            written = await write_record(tx, ctx, svc, with_rrn=False)
+            if isinstance(written, txns.Txn):
+                return Held(earlier=written)
+            txn_id = written
             rrn = {"rrn": rrn_of(txn_id)}
-        if periods and not await txns.claim_bills(tx, ctx.product, ctx.customer, periods, txn_id):
+        else:
+            txn_id = ctx.recorded_id
+        if periods and not await txns.claim_bills(tx, product, customer, periods, txn_id):
             if rrn:
                 await txns.update_txn(tx, txn_id, **rrn)
             return Held(txn_id, refused="88")  # paid, or being paid right now by another payment of them
-        request = bank_request(ctx, svc, ctx.bank_stan, rrn_of(txn_id))
+        request = bank_request(ctx, svc, stan, rrn_of(txn_id))
         try:
-            await money.place_hold(tx, txn_id, ctx.terminal.agent_id, ctx.amount, ctx.business_date, limit)
+            await money.place_hold(tx, txn_id, ctx.terminal.agent_id, amount, ctx.business_date, limit)
         except money.HoldRefused as refused:
             await txns.unmark_paid(tx, txn_id)
             if rrn:
                 await txns.update_txn(tx, txn_id, **rrn)
             return Held(txn_id, refused=refused.rc)
         if not await txns.set_state_if(tx, txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
-                                       bank_id=bank.id, bank_stan=ctx.bank_stan,
+                                       bank_id=bank.id, bank_stan=stan,
                                        bank_request=request.fields, **rrn):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
             raise RuntimeError(f"payment {txn_id} was taken over before its hold")
@@ -95,11 +102,11 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
         held = await svc.db.unit(work)
         if held.earlier is None:
             break
-        settled = await recorded(ctx, svc, None, held.earlier)
+        settled = await recorded(ctx, svc, held.earlier)
         if settled is not None:
             return settled
     if ctx.unrecorded:
-        await recorded(ctx, svc, held.txn_id, None)
+        await recorded(ctx, svc, filled(held.txn_id, "the new txn id"))
     if held.refused:
         return ctx.decline(held.refused)
     ctx.bank_request = held.request
@@ -111,7 +118,7 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
 class Held:
     """What the hold's unit did: the payment's txn id and the request for the bank; or the code it
     was refused with; or, for a repeat, the earlier transaction (nothing else was done)."""
-    txn_id: int | None
+    txn_id: int | None = None
     request: Message | None = None
     refused: str | None = None
     earlier: txns.Txn | None = None
@@ -124,11 +131,11 @@ def quoted_periods(ctx: TxnContext) -> list[str]:
 
 
 async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
-    tried = {ctx.bank.id}
+    tried = {ctx.picked_bank.id}
     while True:
         try:
             ctx.at_bank = True  # from here on only a reversal (advice) can tell what the bank did
-            ctx.bank_response = await ask(ctx.bank, ctx.bank_request, ctx.log)
+            ctx.bank_response = await ask(ctx.picked_bank, ctx.request_to_bank, ctx.log)
             return GO
         except LinkDown as down:
             if down.sent:  # it may have reached the bank: only a reversal can tell
@@ -142,23 +149,27 @@ async def ask_bank(ctx: TxnContext, svc: Services) -> bool:
 
 async def fail_over(ctx: TxnContext, svc: Services, tried: set[str]) -> bool:
     """The request never left: a new payment may go to the next bank."""
-    bank = svc.router.pick(ctx.product, exclude=tried)
+    bank = svc.router.pick(ctx.parsed_product, exclude=tried)
     if bank is None:
         return False
     tried.add(bank.id)
-    ctx.bank, ctx.bank_stan = bank, await svc.stans.next(bank.id)
-    ctx.bank_request = bank_request(ctx, svc, ctx.bank_stan)
-    await svc.db.unit(lambda tx: txns.update_txn(tx, ctx.txn_id, bank_id=bank.id, bank_stan=ctx.bank_stan,
-                                                 bank_request=ctx.bank_request.fields))
+    stan = await svc.stans.next(bank.id)
+    ctx.bank, ctx.bank_stan = bank, stan
+    ctx.bank_request = request = bank_request(ctx, svc, stan)
+    txn_id = ctx.recorded_id
+    await svc.db.unit(lambda tx: txns.update_txn(tx, txn_id, bank_id=bank.id, bank_stan=stan,
+                                                 bank_request=request.fields))
     log.warning("payment_failed_over", rrn=ctx.rrn, bank=bank.id, tried=sorted(tried))
     return True
 
 
 def release(ctx: TxnContext, rc: str) -> bool:
     """The payment did not happen: the hold goes and the bills it took are free again."""
+    txn_id = ctx.recorded_id
+
     async def give_back(tx: Tx) -> None:
-        await money.release_hold(tx, ctx.txn_id)
-        await txns.unmark_paid(tx, ctx.txn_id)
+        await money.release_hold(tx, txn_id)
+        await txns.unmark_paid(tx, txn_id)
     ctx.on_finish.append(give_back)
     return ctx.decline(rc)
 
@@ -166,16 +177,17 @@ def release(ctx: TxnContext, rc: str) -> bool:
 async def no_answer(ctx: TxnContext, svc: Services) -> bool:
     """No answer in time: the hold stays; a reversal (prepaid: an advice) is queued in the same unit
     as the 68, so it survives a crash and goes out at once."""
-    stan = await svc.stans.next(ctx.bank.id)
+    bank_id, txn_id = ctx.picked_bank.id, ctx.recorded_id
+    stan = await svc.stans.next(bank_id)
     institution = svc.config.switch.institution_id
     kind, mti, ctx.final_state = unanswered_follow_up(ctx.product)
-    message = repeat_message(ctx.bank_request, mti, stan, institution)
+    message = repeat_message(ctx.request_to_bank, mti, stan, institution)
 
     async def queue(tx: Tx) -> None:
-        await txns.enqueue_saf(tx, ctx.txn_id, ctx.bank.id, kind, message.fields)
+        await txns.enqueue_saf(tx, txn_id, bank_id, kind, message.fields)
     ctx.on_finish.append(queue)
-    ctx.rc, ctx.wake_bank = "68", ctx.bank.id
-    log.warning("bank_no_answer", bank=ctx.bank.id, rrn=ctx.rrn, product=ctx.product, queued=kind)
+    ctx.rc, ctx.wake_bank = "68", bank_id
+    log.warning("bank_no_answer", bank=bank_id, rrn=ctx.rrn, product=ctx.product, queued=kind)
     return STOP
 
 
@@ -196,18 +208,19 @@ async def abort_held(ctx: TxnContext, svc: Services) -> None:
 
 
 async def outcome(ctx: TxnContext, svc: Services) -> bool:
-    answer = ctx.bank_response
+    answer = ctx.bank_answer
     rc = answer.get(39)
     if rc != "00":
         return release(ctx, terminal_rc(rc))
     ctx.rc, ctx.final_state = "00", TxnState.APPROVED
     ctx.extra.update({n: answer[n] for n in (38, 48, 62) if n in answer})
     periods = paid_periods(ctx, answer.get(48, ""))
-    bank_id, txn_id = ctx.bank.id, ctx.txn_id
+    bank_id, txn_id = ctx.picked_bank.id, ctx.recorded_id
+    product, customer = ctx.bill
 
     async def debit(tx: Tx) -> None:
         await money.debit_hold(tx, txn_id, bank_id)
-        await txns.mark_paid(tx, ctx.product, ctx.customer, periods, txn_id)
+        await txns.mark_paid(tx, product, customer, periods, txn_id)
     ctx.on_finish.append(debit)
     return GO
 
@@ -216,7 +229,7 @@ def paid_periods(ctx: TxnContext, field48: str) -> list[str]:
     try:
         return bill_periods(parse_response(field48))
     except CodecError as exc:  # the bank approved: the money moved there whatever its field 48 says
-        log.error("bank_field48_invalid", bank=ctx.bank.id, rrn=ctx.rrn, error=str(exc))
+        log.error("bank_field48_invalid", bank=ctx.picked_bank.id, rrn=ctx.rrn, error=str(exc))
         inquiry = ctx.log.get("inquiry")
         return inquiry["periods"] if inquiry else []
 

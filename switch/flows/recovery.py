@@ -45,7 +45,7 @@ async def recover(svc: Services) -> dict[str, int]:
     txn_ids = await svc.db.read(lambda tx: txns.txn_ids_of_node(tx, svc.node_id, UNFINISHED))
     counts = {"forgotten": 0, "queued": 0}
     for txn_id in txn_ids:
-        await put_right(svc, await svc.db.read(lambda tx: txns.get_txn(tx, txn_id)), counts)
+        await put_right(svc, await svc.db.read(lambda tx: txns.get_known_txn(tx, txn_id)), counts)
     if any(counts.values()):
         log.warning("recovered", **counts)
     return counts
@@ -71,15 +71,16 @@ async def forget(tx: Tx, txn: txns.Txn) -> None:
 
 async def queue_unanswered(svc: Services, txn: txns.Txn) -> None:
     kind, mti, state = unanswered_follow_up(txn.product)
-    stan = await svc.stans.next(txn.bank_id)
-    message = repeat_message(Message("0200", dict(txn.bank_request)), mti, stan,
+    bank_id = txn.sent_to
+    stan = await svc.stans.next(bank_id)
+    message = repeat_message(Message("0200", dict(txn.bank_request or {})), mti, stan,
                              svc.config.switch.institution_id)
 
     async def work(tx: Tx) -> None:
         if await txns.set_state_if(tx, txn.txn_id, (TxnState.SENT,), state=state, rc="68",
                                    response=answer_fields(txn.request or {}, txn.rrn,
                                                             txn.business_date or "", "68")):
-            await txns.enqueue_saf(tx, txn.txn_id, txn.bank_id, kind, message.fields)
+            await txns.enqueue_saf(tx, txn.txn_id, bank_id, kind, message.fields)
     await svc.db.unit(work)
 
 
@@ -92,9 +93,9 @@ async def take_over_dead_nodes(svc: Services, older_than_s: float) -> dict[str, 
     for txn_id, dead in orphans:
         if not await svc.db.unit(lambda tx: txns.adopt_txn(tx, txn_id, dead, svc.node_id)):
             continue  # another survivor took it
-        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
+        txn = await svc.db.read(lambda tx: txns.get_known_txn(tx, txn_id))
         if await put_right(svc, txn, counts):
-            svc.saf_wake(txn.bank_id)
+            svc.saf_wake(txn.sent_to)
         log.warning("dead_node_txn_taken_over", txn=txn_id, rrn=txn.rrn, dead_node=dead, state=txn.state)
     return counts
 
@@ -109,10 +110,10 @@ async def sweep_stranded(svc: Services, older_than_s: float) -> int:
     for txn_id in txn_ids:
         if svc.inflight.event(txn_id) is not None:
             continue  # its flow is still running (waiting on a slow bank)
-        txn = await svc.db.read(lambda tx: txns.get_txn(tx, txn_id))
+        txn = await svc.db.read(lambda tx: txns.get_known_txn(tx, txn_id))
         if txn.state == TxnState.SENT and txn.kind == "payment" and txn.bank_request:
             await queue_unanswered(svc, txn)
             swept += 1
             log.warning("stranded_payment_swept", txn=txn.txn_id, rrn=txn.rrn, bank=txn.bank_id)
-            svc.saf_wake(txn.bank_id)
+            svc.saf_wake(txn.sent_to)
     return swept

@@ -37,7 +37,8 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
         return GO
     if original.state != TxnState.APPROVED:
         return ctx.decline("25")
-    stan = await svc.stans.next(original.bank_id)
+    bank_id = original.sent_to
+    stan = await svc.stans.next(bank_id)
     message = repeat_message(Message("0200", dict(original.bank_request or {})), "0400", stan,
                              svc.config.switch.institution_id)
 
@@ -47,11 +48,11 @@ async def reverse(ctx: TxnContext, svc: Services) -> bool:
         if await txns.has_saf(tx, original.txn_id, "reversal"):
             return
         if await txns.set_state_if(tx, original.txn_id, (TxnState.APPROVED,), state=TxnState.REVERSAL_PENDING):
-            await txns.enqueue_saf(tx, original.txn_id, original.bank_id, "reversal", message.fields)
+            await txns.enqueue_saf(tx, original.txn_id, bank_id, "reversal", message.fields)
     ctx.on_finish.append(queue)
     ctx.log["reversal_of"] = original.txn_id
     ctx.rc = "00"
-    ctx.log["wake_bank"] = ctx.wake_bank = original.bank_id
+    ctx.log["wake_bank"] = ctx.wake_bank = bank_id
     return GO
 
 

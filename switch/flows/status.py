@@ -27,6 +27,7 @@ async def answer_status(ctx: TxnContext, svc: Services) -> bool:
         ctx.rc = "00"
         stored = original.response or {}
         bank = original.bank_response or {}
+        assert original.rrn is not None  # an approved payment got its RRN with its hold
         ctx.extra[37] = original.rrn
         for n in (38, 48, 62):
             if n in bank:

@@ -193,7 +193,7 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
     rc = answer.get(39, "")
     if not await txns.finish_saf(tx, item.saf_id, rc, answer.fields):
         return False
-    original = await txns.get_txn(tx, item.txn_id)
+    original = await txns.get_known_txn(tx, item.txn_id)
     if rc in ("00", "25"):
         await give_back(tx, original)
         # 00: the bank had it and reversed it (counts in both settlement totals); 25: it never had it
@@ -202,7 +202,7 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
         return True
     if original.state == TxnState.REVERSING:
         await mark_quoted_bills_paid(tx, original)
-        await money.debit_hold(tx, original.txn_id, original.bank_id)
+        await money.debit_hold(tx, original.txn_id, original.sent_to)
     await txns.set_state_if(tx, original.txn_id, (TxnState.REVERSING, TxnState.REVERSAL_PENDING), state=TxnState.APPROVED,
                             flagged=f"reversal refused {rc}")
     await txns.flag(tx, original.txn_id, "reversal_refused",
@@ -213,16 +213,19 @@ async def reversal_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool
 async def mark_quoted_bills_paid(tx: Tx, original: txns.Txn) -> None:
     """A payment that stands after a 68 had no 0210 to name the bills it paid: they are those of the
     inquiry it followed, so paying them again is refused 88."""
-    inquiry = await txns.last_inquiry(tx, original.product, original.customer)
+    product, customer = original.product, original.customer
+    if product is None or customer is None:  # no bill named: no inquiry to follow
+        return
+    inquiry = await txns.last_inquiry(tx, product, customer)
     if inquiry is not None and inquiry["txn_id"] < original.txn_id:
-        await txns.mark_paid(tx, original.product, original.customer, inquiry["periods"], original.txn_id)
+        await txns.mark_paid(tx, product, customer, inquiry["periods"], original.txn_id)
 
 
 async def give_back(tx: Tx, original: txns.Txn) -> None:
     if original.state == TxnState.REVERSING:  # never debited: the hold goes
         await money.release_hold(tx, original.txn_id)
     elif original.state == TxnState.REVERSAL_PENDING:  # debited: credited back
-        await money.credit_back(tx, original.txn_id, original.bank_id)
+        await money.credit_back(tx, original.txn_id, original.sent_to)
     await txns.unmark_paid(tx, original.txn_id)
 
 
@@ -232,11 +235,11 @@ async def advice_answered(tx: Tx, item: txns.SafItem, answer: Message) -> bool:
     rc = answer.get(39, "")
     if not await txns.finish_saf(tx, item.saf_id, rc, answer.fields):
         return False
-    original = await txns.get_txn(tx, item.txn_id)
+    original = await txns.get_known_txn(tx, item.txn_id)
     if original.state != TxnState.ADVISING:
         return True
     if rc == "00":  # the stored 68 stays what a retransmission gets; status requests read the token
-        await money.debit_hold(tx, original.txn_id, original.bank_id)
+        await money.debit_hold(tx, original.txn_id, original.sent_to)
         await txns.set_state_if(tx, original.txn_id, (TxnState.ADVISING,), state=TxnState.APPROVED,
                                 bank_response=answer.fields)
     else:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from .states import TxnState, check_transition
-from .storage import DuplicateKey, Tx, utc_now
+from .storage import DuplicateKey, StorageError, Tx, utc_now
 
 
 def now_iso() -> str:
@@ -75,6 +75,13 @@ class Txn:
     def finished(self) -> bool:
         return self.response is not None
 
+    @property
+    def sent_to(self) -> str:
+        """The bank of a payment that was sent (its hold names it); StorageError for one never sent."""
+        if self.bank_id is None:
+            raise StorageError(f"txn {self.txn_id} ({self.state}) was never sent to a bank")
+        return self.bank_id
+
 
 # ---- transactions ------------------------------------------------------------------------------
 
@@ -100,6 +107,14 @@ async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | Non
 async def get_txn(tx: Tx, txn_id: int) -> Txn | None:
     row = await tx.fetchone("SELECT * FROM txns WHERE txn_id = ?", txn_id)
     return Txn.from_row(row) if row else None
+
+
+async def get_known_txn(tx: Tx, txn_id: int) -> Txn:
+    """A transaction that must be there (a queue item's, one just listed or adopted)."""
+    found = await get_txn(tx, txn_id)
+    if found is None:
+        raise StorageError(f"txn {txn_id} is not in the database")
+    return found
 
 
 async def find_txn(tx: Tx, terminal_id: str, stan: str, f7: str, mti: str) -> Txn | None:
