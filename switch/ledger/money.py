@@ -53,7 +53,9 @@ async def ensure_account(tx: Tx, account_id: str, kind: str) -> None:
 
 
 async def _move(tx: Tx, account_id: str, delta: int) -> None:
-    await tx.execute("UPDATE accounts SET balance = balance + ? WHERE account_id = ?", delta, account_id)
+    """Deferred (see Tx.defer): a balance change is the last thing a movement does, and the shared
+    bank and switch rows are then locked by PostgreSQL for the commit alone."""
+    await tx.defer("UPDATE accounts SET balance = balance + ? WHERE account_id = ?", delta, account_id)
 
 
 async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]], *, agent_id: str | None,
@@ -70,7 +72,7 @@ async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]],
     values = ", ".join("(?, ?, ?)" for _ in postings)
     args = [value for account_id, amount in postings for value in (entry_id, account_id, amount)]
     # ON CONFLICT never fires here (fresh ids); it spares PostgreSQL the DuplicateKey savepoint
-    await tx.execute(f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values}"
+    await tx.defer(f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values}"
                      " ON CONFLICT DO NOTHING", *args)
     return True
 
@@ -162,8 +164,8 @@ async def debit_hold(tx: Tx, txn_id: int, bank_id: str) -> bool:
     if not await _journal(tx, "debit", str(txn_id), [(agent, -amount), (bank, amount)],
                           agent_id=agent_id, txn_id=txn_id, business_date=hold["business_date"]):
         raise StorageError(f"ledger: txn {txn_id} was held but already has a debit entry")
-    await tx.execute("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
-                     amount, amount, agent)
+    await tx.defer("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
+                   amount, amount, agent)
     await _move(tx, bank, amount)  # last: every debit to this bank updates this row (PostgreSQL locks it)
     return True
 

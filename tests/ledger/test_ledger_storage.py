@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from switch.ledger.storage import DuplicateKey, StorageError, open_database
-from switch.ledger.storage.postgres import PostgresDatabase, rewrite_placeholders
+from switch.ledger.storage.postgres import PostgresDatabase, inline_values, rewrite_placeholders
 from switch.ledger.storage.sqlite import SqliteDatabase
 
 
@@ -182,6 +182,40 @@ async def test_a_duplicate_key_is_reported_and_the_unit_can_carry_on(db):
     assert await counter_names(db) == ["free", "taken"]
 
 
+async def test_a_deferred_statement_runs_before_the_next_one_and_commits_with_the_unit(db):
+    await db.unit(insert_counter("hot", 0))
+
+    async def work(tx):
+        await tx.defer("UPDATE counters SET value = value + ? WHERE name = ?", -5, "hot")
+        await tx.defer("UPDATE counters SET value = value -? WHERE name = ?", -7, "hot")  # never `--`
+        seen = await tx.fetchval("SELECT value FROM counters WHERE name = ?", "hot")
+        await tx.defer("INSERT INTO ops_flags (kind, detail, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                       "test", "it's a '?' -- not a comment", "2026-01-01T00:00:00.000Z")
+        return seen
+
+    assert await db.unit(work) == 2
+    assert await db.read(lambda tx: tx.fetchval("SELECT value FROM counters WHERE name = 'hot'")) == 2
+    assert await db.read(lambda tx: tx.fetchval("SELECT detail FROM ops_flags")) == "it's a '?' -- not a comment"
+
+
+async def test_a_deferred_statement_that_fails_fails_its_unit_and_leaves_nothing(db):
+    async def work(tx):
+        await tx.execute("INSERT INTO counters (name, value) VALUES (?, ?)", "first", 1)
+        await tx.defer("UPDATE counters SET value = ? WHERE name = ?", None, "first")  # NOT NULL
+        return "committed"
+
+    with pytest.raises(StorageError):
+        await db.unit(work)
+    assert await counter_names(db) == []
+    assert await db.unit(insert_counter("after")) == 1  # the connection went back usable
+
+
+async def test_a_read_refuses_to_write_on_either_backend(db):
+    with pytest.raises(StorageError):
+        await db.read(insert_counter("x"))
+    assert await counter_names(db) == []
+
+
 async def test_rows_are_mappings_and_execute_counts_changed_rows(db):
     await asyncio.gather(*(db.unit(insert_counter(f"c{i}", i)) for i in range(5)))
 
@@ -231,6 +265,18 @@ def test_placeholders_are_numbered_outside_quotes_and_comments():
     sql = "SELECT '?', \"a?\", ? -- ?\n FROM t /* ? */ WHERE a = ? AND b = 'it''s ?'"
     assert rewrite_placeholders(sql) == \
         "SELECT '?', \"a?\", $1 -- ?\n FROM t /* ? */ WHERE a = $2 AND b = 'it''s ?'"
+
+
+def test_deferred_values_are_written_as_literals_that_cannot_break_out():
+    sql = "UPDATE t SET a = a -?, b = ?, c = ? WHERE d = '?' AND e = ?"
+    assert inline_values(sql, [-5, "it's", None, 7]) == \
+        "UPDATE t SET a = a -(-5), b = 'it''s', c = NULL WHERE d = '?' AND e = (7)"
+    for bad in (1.5, True, b"x", "nul\x00"):
+        with pytest.raises(StorageError):
+            inline_values("SELECT ?", [bad])
+    for values in ([1, 2], []):
+        with pytest.raises(StorageError):
+            inline_values("SELECT ?", values)
 
 
 @pytest.mark.postgres

@@ -53,6 +53,13 @@ class Tx(Protocol):
     async def execute(self, sql: str, *args: Any) -> int:
         """Runs one statement; returns the number of rows it changed."""
 
+    async def defer(self, sql: str, *args: Any) -> None:
+        """Runs a statement whose row count nobody needs and that is not expected to fail (an
+        UPDATE of a row known to be there) before the unit's next statement, or with its commit.
+        Statements keep their order; on PostgreSQL the deferred ones travel in one round trip with
+        whatever comes next, the COMMIT included, so a hot row updated that way is locked for the
+        commit alone. If it fails, the unit fails there."""
+
     async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
 
     async def fetchall(self, sql: str, *args: Any) -> Sequence[Row]: ...

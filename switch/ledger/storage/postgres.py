@@ -1,5 +1,11 @@
 """PostgreSQL backend: an asyncpg pool; a unit is one READ COMMITTED transaction.
 
+Round trips are what a payment costs here (each one is a wake-up of the switch and of a server
+process), so: a read() runs its statements without BEGIN/COMMIT (under READ COMMITTED every
+statement takes its own snapshot anyway, in a transaction or not), and a connection goes back to the
+pool without asyncpg's reset query (the switch never sets session state, listens, or takes session
+locks), which saves 3 round trips per read and 1 per unit.
+
 Several switch nodes may share the database. Money stays safe without SERIALIZABLE because every
 balance change is a conditional UPDATE (`... WHERE balance - held >= ?`), which PostgreSQL re-checks on
 the latest row version after waiting for a concurrent writer. A unit that fails with a serialization
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, NamedTuple, Sequence, TypeVar
 
 import asyncpg
 
@@ -56,37 +62,120 @@ class _Retry(Exception):
     """A serialization failure or deadlock: the whole unit is run again."""
 
 
+def _reads_only(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() == "SELECT"
+
+
+class _Statement(NamedTuple):
+    """What the Tx works out once per SQL text."""
+    text: str          # with $n placeholders
+    savepoint: bool    # see _needs_savepoint
+    reads_only: bool   # may run in a read()
+
+
+def inline_values(sql: str, args: Sequence[Any]) -> str:
+    """`sql` with each bare `?` replaced by its value as an SQL literal (int, str or None only; with
+    standard_conforming_strings on, a quote doubled is the only escape a string literal needs)."""
+    values = iter(args)
+
+    def literal(match: re.Match[str]) -> str:
+        if match.group(0) != "?":
+            return match.group(0)
+        value = next(values, _END)
+        if value is _END:
+            raise StorageError(f"postgresql: fewer values than placeholders in: {sql.strip()[:80]}")
+        if value is None:
+            return "NULL"
+        if isinstance(value, int) and not isinstance(value, bool):
+            return f"({value})"  # parenthesised: `x - -5` must never become a `--` comment
+        if isinstance(value, str) and "\x00" not in value:
+            return "'" + value.replace("'", "''") + "'"
+        raise StorageError(f"postgresql: cannot write {type(value).__name__} into a deferred statement")
+
+    text = _TOKENS.sub(literal, sql)
+    if next(values, _END) is not _END:
+        raise StorageError(f"postgresql: more values than placeholders in: {sql.strip()[:80]}")
+    return text
+
+
+_END = object()
+
+
 class PostgresTx:
-    def __init__(self, conn: asyncpg.Connection, sql_cache: dict[str, str], database: Database) -> None:
+    def __init__(self, conn: asyncpg.Connection, sql_cache: dict[str, _Statement], database: Database,
+                 *, readonly: bool = False) -> None:
         self._conn = conn
         self._cache = sql_cache
         self.database = database
+        self.readonly = readonly  # a read(): no transaction around it, so it must not write
         self.failed: Exception | None = None  # an error that aborted the transaction
+        self._deferred: list[str] = []  # statements (values written in) for the next round trip
+        # the literals of inline_values are only safe with standard_conforming_strings on
+        self._can_defer = conn.get_settings().standard_conforming_strings == "on"
 
-    def _sql(self, sql: str) -> str:
-        text = self._cache.get(sql)
-        if text is None:
-            text = self._cache[sql] = rewrite_placeholders(sql)
-        return text
+    def _statement(self, sql: str) -> _Statement:
+        statement = self._cache.get(sql)
+        if statement is None:
+            statement = self._cache[sql] = _Statement(rewrite_placeholders(sql), _needs_savepoint(sql),
+                                                      _reads_only(sql))
+        return statement
+
+    def _refuse_writes(self, statement: _Statement, sql: str) -> None:
+        if self.readonly and not statement.reads_only:
+            raise StorageError(f"read() runs SELECTs only, not: {sql.strip()[:80]}")
 
     async def _call(self, method: str, sql: str, args: Sequence[Any]) -> Any:
-        text = self._sql(sql)
+        statement = self._statement(sql)
+        self._refuse_writes(statement, sql)
+        if statement.savepoint:  # deferred statements travel with the SAVEPOINT
+            await self._script(["SAVEPOINT unit_insert"])
+        elif self._deferred:
+            await self._script([])
         call = getattr(self._conn, method)
         try:
-            if _needs_savepoint(sql):
-                async with self._conn.transaction():
-                    return await call(text, *args)
-            return await call(text, *args)
-        except asyncpg.UniqueViolationError as exc:
-            if not _needs_savepoint(sql):
-                self.failed = DuplicateKey(str(exc))
-            raise DuplicateKey(f"{exc} ({sql.strip()[:80]})") from exc
-        except _RETRYABLE as exc:
-            self.failed = _Retry(str(exc))
-            raise self.failed from exc
+            result = await call(statement.text, *args)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            if statement.savepoint and isinstance(exc, asyncpg.PostgresError):
+                await self._script(["ROLLBACK TO SAVEPOINT unit_insert"])
+                if isinstance(exc, asyncpg.UniqueViolationError):  # the unit stays usable
+                    raise DuplicateKey(f"{exc} ({sql.strip()[:80]})") from exc
+            raise self._failure(exc, sql) from exc
+        if statement.savepoint:
+            self._deferred.append("RELEASE SAVEPOINT unit_insert")  # no round trip of its own
+        return result
+
+    def _failure(self, exc: BaseException, sql: str) -> Exception:
+        """The error that aborted the transaction, remembered (a unit that swallows it cannot commit)."""
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            self.failed = DuplicateKey(str(exc))
+            return DuplicateKey(f"{exc} ({sql.strip()[:80]})")
+        if isinstance(exc, _RETRYABLE):
+            self.failed = _Retry(str(exc))
+        else:
             self.failed = StorageError(f"postgresql: {exc} ({sql.strip()[:80]})")
-            raise self.failed from exc
+        return self.failed
+
+    async def _script(self, last: list[str]) -> None:
+        """The deferred statements and `last` in one simple query: one round trip."""
+        script, self._deferred = ";\n".join(self._deferred + last), []
+        if not script:
+            return
+        try:
+            await self._conn.execute(script)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise self._failure(exc, script) from exc
+
+    async def defer(self, sql: str, *args: Any) -> None:
+        """Runs before the unit's next statement or with its COMMIT, in that round trip."""
+        statement = self._statement(sql)
+        self._refuse_writes(statement, sql)
+        if self.readonly or not self._can_defer or statement.savepoint:
+            await self.execute(sql, *args)
+            return
+        self._deferred.append(inline_values(sql, args))
+
+    async def commit(self) -> None:
+        await self._script(["COMMIT"])
 
     async def execute(self, sql: str, *args: Any) -> int:
         status = await self._call("execute", sql, args)
@@ -116,13 +205,14 @@ class PostgresDatabase(Database):
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
-        self._sql_cache: dict[str, str] = {}
+        self._sql_cache: dict[str, _Statement] = {}
 
     async def open(self) -> None:
         if self._pool is not None:
             return
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=self._min_size, max_size=self._max_size)
+            self._pool = await asyncpg.create_pool(self.url, min_size=self._min_size, max_size=self._max_size,
+                                                   reset=_keep_session)
             await self._create_schema(self._pool)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             await self.close()
@@ -168,13 +258,16 @@ class PostgresDatabase(Database):
         token = _inside_unit.set(True)
         try:
             async with self._pool.acquire() as conn:
-                tx = PostgresTx(conn, self._sql_cache, self)
-                async with conn.transaction(readonly=readonly):
-                    result = await work(tx)
-                    if isinstance(tx.failed, _Retry):  # swallowed by the unit: still worth a retry
-                        raise tx.failed
-                    if tx.failed is not None:  # the unit swallowed an error: COMMIT would roll back
-                        raise StorageError(f"unit ignored a database error: {tx.failed}")
+                tx = PostgresTx(conn, self._sql_cache, self, readonly=readonly)
+                if readonly:
+                    return _checked(tx, await work(tx))
+                await conn.execute("BEGIN")  # by hand: the COMMIT travels with the deferred statements
+                try:
+                    result = _checked(tx, await work(tx))
+                    await tx.commit()
+                except BaseException:
+                    await _roll_back(conn)
+                    raise
                 return result
         except _RETRYABLE as exc:  # raised by COMMIT itself
             raise _Retry(str(exc)) from exc
@@ -182,3 +275,28 @@ class PostgresDatabase(Database):
             raise StorageError(f"postgresql: {exc}") from exc
         finally:
             _inside_unit.reset(token)
+
+
+def _checked(tx: PostgresTx, result: T) -> T:
+    """The unit's result, unless it swallowed a database error (COMMIT would then roll back)."""
+    if isinstance(tx.failed, _Retry):  # swallowed by the unit: still worth a retry
+        raise tx.failed
+    if tx.failed is not None:
+        raise StorageError(f"unit ignored a database error: {tx.failed}")
+    return result
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo (asyncpg still rolls back a transaction left open), so no
+    round trip for `RESET ALL; UNLISTEN *; CLOSE ALL; SELECT pg_advisory_unlock_all()`."""
+
+
+async def _roll_back(conn: asyncpg.Connection) -> None:
+    """Ends a unit that failed; a connection that cannot even roll back is dropped (the server then
+    rolls back), never handed out again in an unknown state."""
+    if conn.is_closed() or not conn.is_in_transaction():
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        conn.terminate()

@@ -65,6 +65,9 @@ class SqliteTx:
         finally:
             cur.close()
 
+    async def defer(self, sql: str, *args: Any) -> None:
+        await self.execute(sql, *args)  # nothing to gain by waiting: one writer, no round trips
+
     async def fetchone(self, sql: str, *args: Any) -> sqlite3.Row | None:
         cur = self._run(sql, args)
         try:
