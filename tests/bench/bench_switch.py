@@ -167,8 +167,10 @@ async def measure_relay(bed: Bed) -> dict[str, Phase]:
 
 
 async def measure_server(bed: Bed, pid: int, port: int, label: str) -> dict[str, Phase]:
-    out = {"inquiry": await bed.load(pid, port, "inquiry", label)}
-    async with Profile(bed.args.profile if label != "relay" else None, pid, label, bed.args.seconds):
+    folder = bed.args.profile if label != "relay" else None
+    async with Profile(folder, pid, label, bed.args.seconds, "inquiries"):
+        out = {"inquiry": await bed.load(pid, port, "inquiry", label)}
+    async with Profile(folder, pid, label, bed.args.seconds):
         out["payment"] = await bed.load(pid, port, "payment", label)
     if bed.args.rate:
         out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate)
@@ -309,7 +311,7 @@ def main() -> None:
                         help=f"PostgreSQL server to create a throw-away database on ({DEFAULT_PG}); 'none' skips")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="run the whole table this many times")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the switch during the payment measurement")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the switch during the inquiry and payment measurements")
     parser.add_argument("--against", metavar="TREE", help="instead: compare with the switch of another source tree")
     parser.add_argument("--soak", type=int, metavar="N", help="instead: N payments on SQLite, RSS printed")
     parser.add_argument("--soak-every", type=int, default=100_000)
