@@ -175,6 +175,7 @@ class SwitchApp:
             link.on_late.append(self._late_answer)
             link.on_state.append(lambda lnk, up: self.metrics.set_bank_link_up(lnk.id, up))
             link.on_exchange.append(self._observe_bank)
+            link.on_refused.append(lambda lnk: self._shed(Shed.BANK_CONNECTIONS))
 
     @staticmethod
     def _late_answer(link: BankLink, msg) -> None:

@@ -59,7 +59,7 @@ async def agent_command(args: argparse.Namespace, db: Any) -> int:
         print(f"agent {agent_id} {args.agent_command}ed")
         return 0
     if args.agent_command == "statement":
-        from switch.settlement.statement import statement_command
+        from switch.settlement.statement_report import statement_command
         return await statement_command(db, args)
     raise CommandFailed(f"unknown agent command {args.agent_command}")
 

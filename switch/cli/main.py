@@ -307,9 +307,10 @@ def say(line: str) -> None:
 
 
 @asynccontextmanager
-async def database(config: Config, *, check_keys: bool = False) -> AsyncIterator[Any]:
-    """The switch's database with its key ring; `check_keys` checks the master key file first (and
-    seals keys still in clear) — commands that touch terminal keys."""
+async def database(config: Config) -> AsyncIterator[Any]:
+    """The switch's database with its key ring, the master key file checked first (and keys still in
+    clear sealed), as serve does: every admin command refuses in one line when a database whose keys
+    are sealed has its key file missing or wrong, whether or not the command touches keys."""
     from switch.ledger import keyring
     from switch.ledger.storage import StorageError, open_database
     from switch.ledger.vault import VaultError
@@ -321,8 +322,7 @@ async def database(config: Config, *, check_keys: bool = False) -> AsyncIterator
                                              f" {exc}"))
     try:
         keyring.configure(db, config.switch.master_key_file, notify=say)
-        if check_keys:
-            await keyring.start(db)
+        await keyring.start(db)
         yield db
     except VaultError as exc:
         raise CommandFailed(str(exc))
@@ -336,7 +336,7 @@ async def run_admin(args: argparse.Namespace, config: Config) -> int:
     if bank is not None and bank not in [b.id for b in config.banks]:
         raise UsageError(f"{args.command}: unknown bank {bank} (--bank; configured: "
                          f"{', '.join(b.id for b in config.banks) or 'none'})")
-    async with database(config, check_keys=args.command in ("terminal", "keys")) as db:
+    async with database(config) as db:
         if args.command == "agent":
             return await agent_command(args, db)
         if args.command == "terminal":

@@ -89,6 +89,7 @@ class BankConfig:
     tls_key: str | None = None
     max_in_flight: int = 500      # extra: requests waiting on this bank; beyond, new ones fail over or 91
     one_connection: bool = False  # extra: the bank takes one connection from all nodes (connect mode)
+    max_connections: int = 8      # extra, listen mode: the bank's connections open at once (specs/hardening.md)
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,7 @@ _BANK_KEYS: dict[str, Check] = {
     "reversal_retry_s": _positive, "echo_interval_s": _positive, "echo_misses": _int_at_least(1),
     "reconnect_max_s": _positive, "priority": _int_at_least(0), "tls": _boolean,
     "tls_ca": _optional_path, "tls_cert": _optional_path, "tls_key": _optional_path,
-    "max_in_flight": _int_at_least(1), "one_connection": _boolean,
+    "max_in_flight": _int_at_least(1), "one_connection": _boolean, "max_connections": _int_at_least(1),
 }
 _PRODUCT_KEYS: dict[str, Check] = {"code": _product_code, "agent_share": _rupiah, "admin_fee": _rupiah}
 
@@ -234,6 +235,8 @@ def _bank(table: dict, prefix: str) -> BankConfig:
         raise _bad(f"{prefix}.address", f"port 0 cannot be connected to, got {_show(values['address'])}")
     if values.get("one_connection") and values["mode"] != "connect":
         raise _bad(f"{prefix}.one_connection", "only for mode = \"connect\" (a bank that calls in picks the node)")
+    if "max_connections" in values and values["mode"] != "listen":
+        raise _bad(f"{prefix}.max_connections", "only for mode = \"listen\" (connecting, the switch opens them)")
     _bank_tls(values, prefix)
     return BankConfig(**values)
 

@@ -18,7 +18,9 @@ from switch.wire import HI, CodecError, ConnectionClosed, FrameReader, FramingEr
 from switch.wire.fields import transmission_time
 from switch.wire.vocabulary import Mti, NetworkCode
 
+from .acceptor import Acceptor
 from .bank_channel import BankChannel, log_end
+from .limits import Quiet, Shed
 from .mux import Mux
 from .tls import client_context, server_context
 
@@ -54,11 +56,13 @@ class BankLink:
         self._round_robin = itertools.count()
         self._mux = Mux(lambda m: m.get(11), self._unmatched)
         self._tasks: set[asyncio.Task] = set()
-        self._server: asyncio.base_events.Server | None = None
+        self._acceptor: Acceptor | None = None
+        self._quiet = Quiet()
         self._stopping = False
         self.on_up: list[Callable[["BankLink"], None]] = []
         self.on_state: list[Callable[["BankLink", bool], None]] = []
         self.on_late: list[Callable[["BankLink", Message], None]] = []
+        self.on_refused: list[Callable[["BankLink"], None]] = []  # a connection over max_connections
         # every request the switch sent and how it ended: (link, request, answer or None, seconds)
         self.on_exchange: list[Callable[["BankLink", Message, Message | None, float], None]] = []
         self.last_echo_ok: float = 0.0
@@ -89,17 +93,19 @@ class BankLink:
     async def start(self) -> None:
         if self.cfg.mode == "listen":
             host, port = _split(self.cfg.address)
-            self._server = await asyncio.start_server(self._accepted, host, port,
-                                                      ssl=server_context(self.cfg))
-            self.listen_port = self._server.sockets[0].getsockname()[1]
+            # capped like the terminal port: a bank (or whoever reaches its port) opening connection
+            # after connection gets max_connections, the rest wait and are closed (specs/hardening.md)
+            self._acceptor = Acceptor(self._accepted, max_open=self.cfg.max_connections,
+                                      on_refused=self._refused, tls=server_context(self.cfg))
+            self.listen_port = self._acceptor.listen(host, port)
             log.info("bank_listening", bank=self.id, address=f"{host}:{self.listen_port}")
         else:
             self._spawn(self._connect_loop())
 
     async def stop(self, sign_off: bool = True) -> None:
         self._stopping = True
-        if self._server:
-            self._server.close()
+        if self._acceptor:
+            self._acceptor.close()
         if sign_off:
             await asyncio.gather(*(self._sign_off(c) for c in list(self._channels)),
                                  return_exceptions=True)
@@ -151,6 +157,13 @@ class BankLink:
             # connected but never signed on (closed on us, or hung): no tight reconnect loop
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.cfg.reconnect_max_s)
+
+    def _refused(self, shed: Shed, address: str) -> None:
+        if self._quiet.allow("refused"):
+            log.warning("bank_connection_refused", bank=self.id, peer=address,
+                        max_connections=self.cfg.max_connections, suppressed=self._quiet.suppressed.pop("refused", 0))
+        for callback in self.on_refused:
+            callback(self)
 
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._stopping:

@@ -21,6 +21,7 @@ class Shed(str, Enum):
     ABUSE = "abuse"                          # connection closed after too many refusals in a row
     UNREAD = "unread"                        # connection closed: it does not read its answers
     BANK_BUSY = "bank_busy"                  # a bank with max_in_flight requests waiting
+    BANK_CONNECTIONS = "bank_connections"    # a listen-mode bank port at its banks[].max_connections
 
 
 @dataclass(eq=False)

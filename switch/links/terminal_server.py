@@ -2,8 +2,9 @@
 goes to the gateway (flows layer) in its own task, so a terminal may have many requests in flight
 and responses go back in whatever order they finish.
 
-It also enforces the overload limits (switch.links.limits, specs/hardening.md): connections over the
-switch-wide or per-address cap are closed at once; a frame over the switch's or the terminal's
+It also enforces the overload limits (switch.links.limits, specs/hardening.md): the Acceptor keeps
+connections to the switch-wide and per-address caps (at the switch-wide cap it stops accepting, so a
+reconnecting flood waits in the kernel's listen queue instead of costing the loop); a frame over the switch's or the terminal's
 in-flight or rate limit gets no task — the `refuse` callback answers it (91) on the spot and the
 reader yields, so one terminal's flood cannot starve the others; after `abuse_close_after` refusals
 in a row, or answers left unread beyond `max_unread_bytes`, the connection is closed."""
@@ -22,7 +23,8 @@ from switch.config import TerminalsSection
 from switch.wire import (ConnectionClosed, FrameReader, FramingError, FrameTooLarge, IdleTimeout,
                          StallTimeout, frame)
 
-from .limits import AddressBook, Budget, Quiet, Shed
+from .acceptor import Acceptor
+from .limits import Budget, Quiet, Shed
 
 log = structlog.get_logger("terminal_server")
 
@@ -112,27 +114,26 @@ class TerminalServer:
         self._on_connections = on_connections or (lambda count: None)
         self._refuse = refuse or (lambda session, raw: None)
         self._on_shed = on_shed or (lambda reason: None)
-        self._server: asyncio.base_events.Server | None = None
+        self._acceptor: Acceptor | None = None
         self._sessions: set[TerminalSession] = set()
         self._requests: set[asyncio.Task] = set()
-        self._addresses = AddressBook(cfg.max_connections_per_address)
         self._budgets: dict[str, Budget] = {}  # per signed-on terminal id (bounded by registered ones)
         self._quiet = Quiet()
         self.port: int | None = None
 
     async def start(self) -> int:
         host, _, port = self.cfg.listen.rpartition(":")
-        tls = self._tls()
-        self._server = await asyncio.start_server(
-            self._serve, host.strip("[]"), int(port), ssl=tls, backlog=LISTEN_BACKLOG,
-            ssl_handshake_timeout=self.cfg.stall_timeout_s if tls else None)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._acceptor = Acceptor(
+            self._serve, max_open=self.cfg.max_connections, per_address=self.cfg.max_connections_per_address,
+            on_refused=lambda shed, address: self._shed_counted(shed, address=address), tls=self._tls(),
+            handshake_timeout_s=self.cfg.stall_timeout_s, backlog=LISTEN_BACKLOG)
+        self.port = self._acceptor.listen(host.strip("[]"), int(port))
         log.info("terminals_listening", address=f"{host}:{self.port}")
         return self.port
 
     async def stop_accepting(self) -> None:
-        if self._server:
-            self._server.close()
+        if self._acceptor:
+            self._acceptor.close()
 
     async def drain(self, timeout: float) -> int:
         """Waits for requests in flight; returns how many were still running at the timeout."""
@@ -155,35 +156,21 @@ class TerminalServer:
     def in_flight(self) -> int:
         return len(self._requests)
 
-    # ---- connections -------------------------------------------------------------------------
-    def _connection_refused(self, address: str) -> Shed | None:
-        if self._addresses.full(address):  # first: an address over its share is named as such
-            return Shed.ADDRESS
-        if len(self._sessions) >= self.cfg.max_connections:
-            return Shed.CONNECTIONS
-        return None
-
+    # ---- connections (admitted by the Acceptor under the caps) -------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         address = peer[0] if peer else "?"
-        refused = self._connection_refused(address)
-        if refused is not None:
-            self._shed_counted(refused, address=address)
-            writer.transport.abort()  # no goodbye to a flood: free the slot at once
-            return
         _bound_buffers(writer)
         session = TerminalSession(peer=f"{peer[0]}:{peer[1]}" if peer else "?", address=address,
                                   budget=self._connection_budget(), max_unread=self.cfg.max_unread_bytes,
                                   _writer=writer, _on_sign_on=self._signed_on)
         self._sessions.add(session)
-        self._addresses.add(address)
         self._on_connections(len(self._sessions))
         try:
             await self._read_frames(session, reader)
         finally:
             session.flush()  # what was answered so far (e.g. the 91s before an abuse close) goes first
             self._sessions.discard(session)
-            self._addresses.remove(address)
             self._on_connections(len(self._sessions))
             if session.unread:
                 self._shed_counted(Shed.UNREAD, address=address, terminal=session.terminal_id)

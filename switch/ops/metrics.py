@@ -36,7 +36,7 @@ SETTLEMENT_STATES = ("open", "closed", "unsent", "settled", "disputed", "refused
 # Up to the default bank timeout (20 s) and a little beyond, so 68s show in the top buckets.
 # Why an overload limit refused or closed a connection or shed a request (switch.links.limits.Shed).
 SHED_REASONS = ("connections", "address", "switch_in_flight", "terminal_in_flight", "terminal_rate", "abuse",
-                "unread", "bank_busy")
+                "unread", "bank_busy", "bank_connections")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 
 _REQUEST_LABELS = ("interface", "mti", "proc", "product", "bank")

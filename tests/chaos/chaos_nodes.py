@@ -32,8 +32,8 @@ from pathlib import Path
 from switch.ledger import txns
 from switch.ledger.storage import Database, open_database
 from switch.wire import Message
-from tests.chaos.chaos_kill9 import (AGENTS, ChaosBank, ChaosTerminal, check, provision, sending_burst,
-                                     settle)
+from tests.chaos.chaos_checks import check, settle
+from tests.chaos.chaos_peers import AGENTS, ChaosBank, ChaosTerminal, provision, sending_burst
 from tests.support.nodes import HAPROXY, NO_HAPROXY, Cluster, Haproxy, fresh_postgres
 
 RETRY_S = 2.0          # reversal_retry_s of the bank: the takeover bound is twice this

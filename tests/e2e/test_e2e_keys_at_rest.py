@@ -64,6 +64,24 @@ def test_the_key_file_is_made_beside_the_database_once_and_a_missing_one_stops_s
     assert rekey.returncode == 0 and rekey.stderr == ""
 
 
+def test_agent_and_audit_commands_refuse_in_one_line_when_the_key_file_is_missing(tmp_path):
+    operator = Operator(tmp_path)
+    operator("agent", "add", AGENT, "--name", "WARUNG BU SRI")
+    assert operator("terminal", "add", "T0000001", "--agent", AGENT).returncode == 0
+    (tmp_path / "switch.db.master-key").rename(tmp_path / "away.key")
+    for args in (("agent", "list"), ("agent", "balance", AGENT), ("agent", "topup", AGENT, "100000", "--ref", "T1"),
+                 ("agent", "block", AGENT), ("audit", "--from", "2020-01-01", "--to", "2099-12-31")):
+        refused = operator(*args)
+        assert refused.returncode == 1 and "missing" in one_line(refused) and refused.stdout == "", args
+    # the right file named by the environment: they work again, and nothing refused was done
+    listed = operator("agent", "list", "--json", env={"PPOB_MASTER_KEY_FILE": str(tmp_path / "away.key")})
+    assert listed.returncode == 0 and listed.stderr == "" and AGENT in listed.stdout
+    audit = operator("audit", "--from", "2020-01-01", "--to", "2099-12-31", "--csv", "-",
+                     env={"PPOB_MASTER_KEY_FILE": str(tmp_path / "away.key")})
+    actions = [line.split(",")[4] for line in audit.stdout.splitlines()[1:]]
+    assert audit.returncode == 0 and actions == ["agent.add", "terminal.add"]
+
+
 def test_switch_master_key_file_names_where_the_key_lives(tmp_path):
     operator = Operator(tmp_path, master_key_file=str(tmp_path / "secrets" / "ppob.key"))
     operator("agent", "add", AGENT, "--name", "WARUNG BU SRI")

@@ -12,6 +12,7 @@ import pytest
 from switch.ledger import accounts, keyring, operations
 from switch.ledger.audit import AuditSource, between
 from switch.ledger.keyring import MasterKeyError
+from switch.ledger.storage.postgres import PostgresDatabase
 from switch.ledger.storage.sqlite import SqliteDatabase
 from switch.ledger.vault import SoftwareVault, VaultError, key_id, new_master_key, read_master_key
 
@@ -216,3 +217,17 @@ def test_the_software_vault_binds_a_key_to_its_terminal_and_master():
         with pytest.raises(VaultError) as refused:
             attempt()
         assert KEY not in str(refused.value)
+
+
+def test_a_postgresql_database_keeps_its_default_key_file_under_xdg_state_home(tmp_path, monkeypatch):
+    db = PostgresDatabase("postgresql://ops:secret@127.0.0.1:5432/ppob")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    path = keyring.default_key_file(db)
+    assert path is not None and path.parent == tmp_path / "ppob-switch" and "secret" not in str(path)
+
+
+def test_the_suite_keeps_default_key_files_out_of_the_home_directory(tmp_path_factory):
+    # tests/conftest.py points XDG_STATE_HOME at a temp dir for the whole run (and every process it starts)
+    path = keyring.default_key_file(PostgresDatabase("postgresql://postgres@127.0.0.1:5432/test"))
+    assert path is not None and tmp_path_factory.getbasetemp() in path.parents
+    assert os.path.expanduser("~/.local/state") not in str(path)

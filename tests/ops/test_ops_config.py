@@ -100,6 +100,10 @@ BAD = [
      "banks[0].tls_cert: required when tls = true"),
     ("terminal cert without key", sample_config(terminals={"tls_cert": "c.pem"}),
      "terminals.tls_key: required when tls_cert is given"),
+    ("bank connection cap when connecting", sample_config(banks=[bank(max_connections=4)]),
+     'banks[0].max_connections: only for mode = "listen"'),
+    ("no bank connections", sample_config(banks=[bank(mode="listen", max_connections=0)]),
+     "banks[0].max_connections: must be a whole number"),
 ]
 
 

@@ -7,7 +7,8 @@ from argparse import Namespace
 from datetime import datetime, timedelta, timezone
 
 from switch.ledger import money, txns
-from switch.settlement.statement import build_statement, statement_command
+from switch.settlement.statement import build_statement
+from switch.settlement.statement_report import statement_command
 
 from settlement_bed import AGENT, DAY, TERMINAL, add_agents
 

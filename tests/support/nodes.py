@@ -24,17 +24,18 @@ NO_HAPROXY = "Debian's haproxy is not installed (apt-get install -y haproxy; .ci
 
 
 @asynccontextmanager
-async def fresh_postgres(prefix: str = "ppob_nodes") -> AsyncIterator[str]:
-    """A throw-away database on the local server, dropped afterwards (its connections forced out)."""
+async def fresh_postgres(prefix: str = "ppob_nodes", server: str = PG_SERVER) -> AsyncIterator[str]:
+    """A throw-away database on `server` (default: the local one), dropped afterwards (its connections
+    forced out)."""
     import asyncpg
     name = f"{prefix}_{secrets.token_hex(5)}"
-    admin = await asyncpg.connect(PG_SERVER)
+    admin = await asyncpg.connect(server)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     try:
-        yield PG_SERVER.rsplit("/", 1)[0] + "/" + name
+        yield server.rsplit("/", 1)[0] + "/" + name
     finally:
-        admin = await asyncpg.connect(PG_SERVER)
+        admin = await asyncpg.connect(server)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 

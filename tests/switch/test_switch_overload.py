@@ -176,3 +176,24 @@ async def test_a_slow_bank_sheds_new_payments_with_91_instead_of_piling_them_up(
     ledger, available = await running.balances()
     assert ledger == before[0] and available == before[1] - 2 * 20_000_00  # only the two waiting hold
     await asyncio.gather(*waiting)
+
+
+async def test_a_listen_mode_bank_port_takes_at_most_its_max_connections(start_switch):
+    running = await start_switch([bank("BANKA", 0, mode="listen", max_connections=2)])
+    port, link = running.ports.banks["BANKA"], running.app.svc.router.bank("BANKA")
+    held = [ScriptedBank(good_bank) for _ in range(2)]
+    for peer in held:
+        await peer.connect("127.0.0.1", port)
+    assert await wait_until(lambda: link.connections == 2 and link.is_up)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await closed_at_once(reader)  # never signed on to: it waited, then was closed
+    assert shed(running, "bank_connections") == 1 and link.connections == 2
+    held[0].drop()
+    assert await wait_until(lambda: link.connections == 1)
+    again = ScriptedBank(good_bank)  # a freed slot is usable again
+    await again.connect("127.0.0.1", port)
+    assert await wait_until(lambda: link.connections == 2 and len(again.received) >= 1)
+    assert again.received[0].mti == "0800"
+    writer.close()
+    await again.close()
+    await held[1].close()
