@@ -267,7 +267,7 @@ class SqliteDatabase(Database):
             conn.execute("BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorname", "") != "SQLITE_BUSY":
+            if not getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY"):  # _RECOVERY too
                 raise
         finally:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
