@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 
 from switch.ledger import money
 from tests.support.bank_answers import good_bank
@@ -24,6 +25,7 @@ async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path)
     switch = await serve(config)
     try:
         terminal = await signed_on(terminal_port, TERMINAL, AGENT)
+        await bank_link_up(terminal)
         payments = [asyncio.create_task(terminal.pay("PLNPRA", f"1423456{i:04d}", 20_000_00))
                     for i in range(40)]
         await asyncio.sleep(0.15)  # all sent, none answered yet (the bank takes 0.3 s)
@@ -49,3 +51,11 @@ async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path)
         await asyncio.wait_for(switch.wait(), 40)
         await db.close()
         await peer.close()
+
+
+async def bank_link_up(terminal, timeout: float = 15.0) -> None:
+    """Until the switch's link to the bank is signed on: a terminal may sign on before it, and a
+    payment sent then is refused 91 (bank unavailable). A prepaid inquiry moves no money."""
+    deadline = time.monotonic() + timeout
+    while (await terminal.inquiry("PLNPRA", "14234569999"))[39] == "91" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
