@@ -3,6 +3,7 @@ deposit in one unit → ask the bank → debit on 00 / release otherwise / rever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -91,9 +92,10 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
             if rrn:
                 await txns.update_txn(tx, txn_id, **rrn)
             return Held(txn_id, refused=refused.rc)
-        if not await txns.set_state_if(tx, txn_id, (TxnState.RECEIVED,), state=TxnState.SENT,
-                                       bank_id=bank.id, bank_stan=stan,
-                                       bank_request=request.fields, **rrn):
+        sent: dict[str, Any] = dict(bank_id=bank.id, bank_stan=stan, bank_request=request.fields, **rrn)
+        if rrn:  # the record is this unit's own: nobody else can have moved it
+            await txns.set_state_of_own(tx, txn_id, (TxnState.RECEIVED,), state=TxnState.SENT, **sent)
+        elif not await txns.set_state_if(tx, txn_id, (TxnState.RECEIVED,), state=TxnState.SENT, **sent):
             # taken for a dead node's and forgotten by a survivor: the hold must not stay
             raise RuntimeError(f"payment {txn_id} was taken over before its hold")
         return Held(txn_id, request=request)

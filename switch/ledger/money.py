@@ -47,7 +47,7 @@ def bank_account(bank_id: str) -> str:
 
 
 async def ensure_account(tx: Tx, account_id: str, kind: str) -> None:
-    await tx.execute(
+    await tx.defer(  # deferred (Tx.defer): it runs before whatever the unit does next
         "INSERT INTO accounts (account_id, kind) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING",
         account_id, kind)
 
@@ -60,8 +60,10 @@ async def _move(tx: Tx, account_id: str, delta: int) -> None:
 
 async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]], *, agent_id: str | None,
                    txn_id: int | None = None, business_date: str | None = None,
-                   memo: str | None = None) -> bool:
-    """Writes one entry and its postings (balances are the caller's job). False if (kind, ref) exists."""
+                   memo: str | None = None, new_accounts: tuple[tuple[str, str], ...] = ()) -> bool:
+    """Writes one entry and its postings (balances are the caller's job). False if (kind, ref) exists.
+    `new_accounts` ((account, kind) ...) are created if missing, after the entry and before the
+    postings that reference them: on PostgreSQL they then travel with the postings in one round trip."""
     assert sum(amount for _, amount in postings) == 0, "postings of an entry must sum to zero"
     entry_id = await tx.fetchval(
         "INSERT INTO entries (kind, ref, agent_id, txn_id, business_date, memo, created_at)"
@@ -69,6 +71,8 @@ async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]],
         kind, ref, agent_id, txn_id, business_date, memo, utc_now())
     if entry_id is None:
         return False
+    for account_id, account_kind in new_accounts:
+        await ensure_account(tx, account_id, account_kind)
     values = ", ".join("(?, ?, ?)" for _ in postings)
     args = [value for account_id, amount in postings for value in (entry_id, account_id, amount)]
     # ON CONFLICT never fires here (fresh ids); it spares PostgreSQL the DuplicateKey savepoint
@@ -160,9 +164,9 @@ async def debit_hold(tx: Tx, txn_id: int, bank_id: str) -> bool:
         return False
     agent_id, amount = hold["agent_id"], hold["amount"]
     agent, bank = agent_account(agent_id), bank_account(bank_id)
-    await ensure_account(tx, bank, "bank")
     if not await _journal(tx, "debit", str(txn_id), [(agent, -amount), (bank, amount)],
-                          agent_id=agent_id, txn_id=txn_id, business_date=hold["business_date"]):
+                          agent_id=agent_id, txn_id=txn_id, business_date=hold["business_date"],
+                          new_accounts=((bank, "bank"),)):
         raise StorageError(f"ledger: txn {txn_id} was held but already has a debit entry")
     await tx.defer("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
                    amount, amount, agent)
@@ -192,10 +196,9 @@ async def credit_back(tx: Tx, txn_id: int, bank_id: str, business_date: str | No
     agent_id, amount = hold["agent_id"], hold["amount"]
     agent, bank = agent_account(agent_id), bank_account(bank_id)
     await _uncount_usage(tx, agent_id, hold["business_date"], amount)
-    await ensure_account(tx, bank, "bank")
     if not await _journal(tx, "credit_back", str(txn_id), [(bank, -amount), (agent, amount)],
-                          agent_id=agent_id, txn_id=txn_id,
-                          business_date=business_date or hold["business_date"]):
+                          agent_id=agent_id, txn_id=txn_id, business_date=business_date or hold["business_date"],
+                          new_accounts=((bank, "bank"),)):
         raise StorageError(f"ledger: txn {txn_id} was debited but already has a credit_back entry")
     await _move(tx, agent, amount)
     await _move(tx, bank, -amount)  # last: the bank's row is the hot one

@@ -92,8 +92,7 @@ async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | Non
                      original_txn_id: int | None = None) -> int | None:
     """Inserts a new transaction; None when (terminal, STAN, field 7, MTI) is already there."""
     now = now_iso()
-    # ON CONFLICT rather than catching DuplicateKey: on PostgreSQL that needs a savepoint around the
-    # INSERT, two round trips more on every request that is recorded
+    # ON CONFLICT, not a caught DuplicateKey: PostgreSQL would need a savepoint (2 round trips more)
     return await tx.fetchval(
         "INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
         " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
@@ -159,19 +158,32 @@ async def update_txn(tx: Tx, txn_id: int, **changes: Any) -> None:
     """Sets columns; request/response/bank_request/bank_response may be given as field dicts. A state
     given here is only checked to be a TxnState (flows move states with `set_state_if`)."""
     assignments, values = _assignments(changes)
-    await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ?", *values, txn_id)
+    await tx.defer(f"UPDATE txns SET {assignments} WHERE txn_id = ?", *values, txn_id)  # nobody needs its count
 
 
 async def set_state_if(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, state: TxnState,
                        **changes: Any) -> bool:
     """Compare-and-set on the state: what keeps two outcomes (a late 0210 and a timeout, two nodes)
     from both applying. A move the transition table does not allow raises IllegalTransition."""
+    sql, values = _state_move(txn_id, expected, state, changes)
+    return await tx.execute(sql, *values) == 1
+
+
+async def set_state_of_own(tx: Tx, txn_id: int, expected: tuple[TxnState, ...], *, state: TxnState,
+                           **changes: Any) -> None:
+    """set_state_if for a record inserted earlier in the same unit: no one else sees it before the
+    commit, so the move cannot lose, and it is deferred (Tx.defer: it travels with the COMMIT)."""
+    sql, values = _state_move(txn_id, expected, state, changes)
+    await tx.defer(sql, *values)
+
+
+def _state_move(txn_id: int, expected: tuple[TxnState, ...], state: TxnState,
+                changes: dict[str, Any]) -> tuple[str, list[Any]]:
     check_transition(expected, state)
     assignments, values = _assignments(dict(changes, state=state))
     marks = ",".join("?" * len(expected))
-    count = await tx.execute(f"UPDATE txns SET {assignments} WHERE txn_id = ? AND state IN ({marks})",
-                             *values, txn_id, *(TxnState(s).value for s in expected))
-    return count == 1
+    return (f"UPDATE txns SET {assignments} WHERE txn_id = ? AND state IN ({marks})",
+            [*values, txn_id, *(TxnState(s).value for s in expected)])
 
 
 # ---- inquiries and paid bills ------------------------------------------------------------------
@@ -180,8 +192,8 @@ async def save_inquiry(tx: Tx, product: str, customer: str, txn_id: int, bank_id
                        periods: list[str], field48: str) -> None:
     """Remembers the customer's latest inquiry. One upsert (never delete-then-insert, which loses a
     race between two concurrent inquiries on PostgreSQL); a later inquiry is never replaced by an
-    earlier one that finished after it."""
-    await tx.execute(
+    earlier one that finished after it. Deferred (Tx.defer): nobody needs its count."""
+    await tx.defer(
         "INSERT INTO last_inquiry (product, customer, txn_id, bank_id, amount, periods, field48, created_at)"
         " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (product, customer) DO UPDATE SET txn_id = excluded.txn_id,"
         " bank_id = excluded.bank_id, amount = excluded.amount, periods = excluded.periods,"
@@ -212,8 +224,8 @@ async def all_paid(tx: Tx, product: str, customer: str, periods: list[str]) -> b
 
 
 async def mark_paid(tx: Tx, product: str, customer: str, periods: list[str], txn_id: int) -> None:
-    for period in periods:
-        await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
+    for period in periods:  # deferred (Tx.defer): on PostgreSQL they travel with the debit's COMMIT
+        await tx.defer("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
                          " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
 
 

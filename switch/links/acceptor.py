@@ -8,8 +8,10 @@ transport, a stream pair and a task). The Acceptor owns its listening socket ins
 * below the cap it accepts (in batches) and hands each connection to `serve` as a stream pair;
 * at the cap it stops accepting: newcomers wait in the kernel's listen queue, which costs the switch
   nothing, and the first connection to end resumes accepting, so the one waiting longest gets the slot;
-* while it is stopped, every `refuse_queued_s` it closes the connections still waiting (a bare
-  accept and close, no transport), each counted by `on_refused` like any connection over a cap;
+* while it is stopped, every `refuse_queued_s` it closes up to ACCEPT_BATCH of the connections
+  waiting longest (a bare accept and close, no transport), each counted by `on_refused` like any
+  connection over a cap; once the queue is full the kernel drops further attempts (the client's SYN
+  goes unanswered and is retried), so a flood at the cap costs the loop at most that many a second;
 * a connection from an address that already holds `per_address` is closed at once.
 
 A connection counts against the cap from its accept, TLS handshake included, until `serve` returns."""
@@ -32,7 +34,7 @@ Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 Refused = Callable[[Shed, str], None]
 
 ACCEPT_BATCH = 64          # connections accepted per wakeup, so accepting never holds the loop long
-REFUSE_QUEUED_S = 1.0      # at the cap, connections left waiting are closed this often
+REFUSE_QUEUED_S = 1.0      # at the cap, this often the ACCEPT_BATCH waiting longest are closed
 ACCEPT_RETRY_S = 1.0       # out of file descriptors: try again after this long (as asyncio does)
 _PASSING = {errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR, errno.ECONNABORTED, errno.EPROTO}
 
@@ -135,9 +137,10 @@ class Acceptor:
         return conn, str(peer[0]) if peer else "?"
 
     def _refuse_queued(self) -> None:
-        """At the cap: closes the connections waiting in the listen queue, ACCEPT_BATCH at a time
-        with the loop running between batches (a thousand closes at once would hold it for tens of
-        milliseconds), then looks again `refuse_queued_s` later."""
+        """At the cap: closes up to ACCEPT_BATCH of the connections waiting longest, then looks again
+        `refuse_queued_s` later. Bounded, not the whole queue: closing a thousand at once held the
+        loop, and a flood told all at once reconnects all at once, in waves that stalled every process
+        on the machine; a full queue makes the kernel drop further attempts (the client retries)."""
         assert self._loop is not None
         self._timer = None
         for _ in range(ACCEPT_BATCH):
@@ -147,9 +150,6 @@ class Acceptor:
             conn, address = accepted
             full = self._addresses is not None and self._addresses.full(address)
             self._refuse(conn, Shed.ADDRESS if full else Shed.CONNECTIONS, address)
-        else:  # a whole batch: more are waiting
-            self._timer = self._loop.call_soon(self._refuse_queued)
-            return
         if not self._accepting and self._timer is None:
             self._timer = self._loop.call_later(self._refuse_queued_s, self._refuse_queued)
 

@@ -6,7 +6,7 @@ import pytest
 
 from switch.config import parse_config, sample_config
 from switch.flows import balance, common, payment
-from switch.flows.context import GO, STOP, Participant, TxnContext, run_steps
+from switch.flows.context import GO, STOP, Participant, StepOrderError, TxnContext, run_steps
 from switch.ledger import accounts, money, txns
 from switch.ledger.calendar import BusinessCalendar
 from switch.ledger.states import TxnState
@@ -128,6 +128,14 @@ async def test_a_fault_with_no_abort_before_it_is_a_96_and_nothing_moves(svc) ->
 
     ctx = await context(svc, **payment_fields())
     await run_steps([broken], ctx, svc)
+    assert (ctx.rc, ctx.final_state) == ("96", TxnState.FAILED)
+
+
+async def test_a_step_run_before_the_one_that_fills_what_it_needs_names_it_and_is_a_96(svc) -> None:
+    ctx = await context(svc, **payment_fields())
+    with pytest.raises(StepOrderError, match="the product"):
+        await payment.hold(ctx, svc)
+    await run_steps([payment.ask_bank], ctx, svc)
     assert (ctx.rc, ctx.final_state) == ("96", TxnState.FAILED)
 
 

@@ -8,6 +8,10 @@ Portable SQL rules (both backends run the same text):
 * Rows: use `row["col"]` (or `dict(row)`); SQLite rows are sqlite3.Row, PostgreSQL rows asyncpg.Record.
 * A plain INSERT that hits a unique key raises `DuplicateKey`; the unit stays usable on both backends.
   Any other error inside a unit: let it propagate (on PostgreSQL the transaction is then aborted).
+* A statement whose row count nobody needs and that is not expected to fail (a balance move, the
+  postings of an entry) goes through `tx.defer(sql, *args)`: it keeps its place in the unit, and on
+  PostgreSQL travels with the next statement or the COMMIT in one round trip. Its values must be int,
+  str or None (PostgreSQL writes them in as literals).
 * A unit may be run more than once on PostgreSQL (retried on serialization failure / deadlock), so
   it must not have side effects outside the Tx, and it must never open another unit.
 """
