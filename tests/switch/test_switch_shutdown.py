@@ -11,6 +11,17 @@ from tests.support.bank_answers import good_bank
 from tests.support.peers import ScriptedBank
 from tests.support.processes import prepare, serve, signed_on
 
+
+async def bank_link_up(terminal, timeout: float = 15.0) -> None:
+    """The terminal signs on as soon as the switch listens, which can be before the switch's own
+    sign-on to the bank is answered; until then every payment is (rightly) answered 91."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (rc := (await terminal.inquiry("PLNPRA", "14234569999"))[39]) == "91":
+        assert asyncio.get_running_loop().time() < deadline, "the bank link never came up"
+        await asyncio.sleep(0.05)
+    assert rc == "00", f"the bank's inquiry answer: {rc}"
+
+
 AGENT, TERMINAL = "AGT000000000001", "T0000001"
 DEPOSIT = 50_000_000_00
 
