@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
 
 from switch.ledger import money
 from tests.support.bank_answers import good_bank
@@ -62,11 +61,3 @@ async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path)
         await asyncio.wait_for(switch.wait(), 40)
         await db.close()
         await peer.close()
-
-
-async def bank_link_up(terminal, timeout: float = 15.0) -> None:
-    """Until the switch's link to the bank is signed on: a terminal may sign on before it, and a
-    payment sent then is refused 91 (bank unavailable). A prepaid inquiry moves no money."""
-    deadline = time.monotonic() + timeout
-    while (await terminal.inquiry("PLNPRA", "14234569999"))[39] == "91" and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
