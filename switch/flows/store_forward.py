@@ -95,8 +95,12 @@ class StoreAndForward:
         poll = min(POLL_S, link.cfg.reversal_retry_s / 2)  # another node's lease may end any time
         while True:
             try:
-                await asyncio.wait_for(event.wait(), poll)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the inner result
+                # when the event is set just as the worker is cancelled, swallowing the cancel, and
+                # stop() then waited for ever for this loop (seen once in the suite under load)
+                async with asyncio.timeout(poll):
+                    await event.wait()
+            except TimeoutError:
                 pass
             event.clear()
             if not link.is_up:
