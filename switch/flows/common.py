@@ -142,8 +142,9 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn | None:
         event = svc.inflight.event(txn.txn_id)
         if event is not None:
             try:
-                await asyncio.wait_for(event.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(1.0):  # not wait_for: it may swallow a cancellation
+                    await event.wait()
+            except TimeoutError:
                 pass
         else:  # another node (or a recovery) owns it: poll the database
             await asyncio.sleep(0.1)

@@ -95,8 +95,11 @@ class StoreAndForward:
         poll = min(POLL_S, link.cfg.reversal_retry_s / 2)  # another node's lease may end any time
         while True:
             try:
-                await asyncio.wait_for(event.wait(), poll)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on Python 3.11 a wait_for cancelled just as the
+                # event is set returns instead of raising, and this loop outlived every stop
+                async with asyncio.timeout(poll):
+                    await event.wait()
+            except TimeoutError:
                 pass
             event.clear()
             if not link.is_up:
