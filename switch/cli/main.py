@@ -256,7 +256,7 @@ class UsageError(Exception):
 
 def run_serve(config: Config) -> int:
     from switch.ops.logging import configure_logging
-    configure_logging()
+    configure_logging(final=True)
     try:
         import uvloop
         uvloop.install()

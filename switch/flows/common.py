@@ -62,8 +62,12 @@ async def record(ctx: TxnContext, svc: Services) -> bool:
     happens; a repeat gets the first answer (after waiting for it), other content gets 94."""
     prepare_record(ctx, svc)
     while True:
+        # the RRN column goes with the answer (one statement less): the RRN itself is known from
+        # here on (rrn_of the id), and a record that never gets its answer is forgotten by recovery
         written = await svc.db.unit(lambda tx: write_record(tx, ctx, svc))
         settled = await recorded(ctx, svc, written)
+        if isinstance(written, int):
+            ctx.rrn_unstored = True
         if settled is not None:
             return settled
         # the first transmission's node died before anything moved and a survivor forgot it:
@@ -84,9 +88,9 @@ def prepare_record(ctx: TxnContext, svc: Services) -> None:
     ctx.business_date = svc.calendar.current
 
 
-async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool = True) -> int | txns.Txn:
-    """Inside a unit: the new txn id, or the earlier transaction for a repeat.
-    with_rrn=False leaves the RRN to the unit's next update of the row (one statement less)."""
+async def write_record(tx: Tx, ctx: TxnContext, svc: Services) -> int | txns.Txn:
+    """Inside a unit: the new txn id, or the earlier transaction for a repeat. The RRN column is
+    left to the row's next update (the hold's, or the answer's): one statement less per request."""
     req = ctx.request
     txn_id = await txns.insert_txn(
         tx, kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
@@ -99,8 +103,6 @@ async def write_record(tx: Tx, ctx: TxnContext, svc: Services, *, with_rrn: bool
             raise StorageError(f"the record of terminal {ctx.terminal_id} STAN {req[11]} field 7 {req[7]}"
                                f" ({req.mti}) is there but cannot be read")
         return earlier
-    if with_rrn:
-        await txns.update_txn(tx, txn_id, rrn=rrn_of(txn_id))
     return txn_id
 
 
@@ -128,7 +130,7 @@ async def recorded(ctx: TxnContext, svc: Services, written: int | txns.Txn) -> b
     ctx.unrecorded = False
     ctx.log["retransmission_of"] = finished.txn_id
     if finished.response is None:  # still pending after a long wait: the outcome is not known yet
-        ctx.rrn = finished.rrn
+        ctx.rrn = finished.rrn or rrn_of(finished.txn_id)  # its RRN column may come with its answer
         return ctx.decline("68")
     ctx.response = Message(req.response_mti, dict(finished.response))
     return STOP
@@ -142,7 +144,7 @@ async def wait_finished(txn: txns.Txn, svc: Services) -> txns.Txn | None:
         event = svc.inflight.event(txn.txn_id)
         if event is not None:
             try:
-                async with asyncio.timeout(1.0):  # not wait_for: it may swallow a cancellation
+                async with asyncio.timeout(1.0):  # not wait_for: see StoreAndForward._worker
                     await event.wait()
             except TimeoutError:
                 pass
@@ -212,7 +214,7 @@ async def store_answer(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int, Mes
     response = filled(ctx.response, "the answer (finish builds it first)")
     changes: dict = {}
     if ctx.unrecorded:
-        written = await write_record(tx, ctx, svc, with_rrn=False)
+        written = await write_record(tx, ctx, svc)
         if isinstance(written, txns.Txn):
             return written
         txn_id = written
@@ -220,6 +222,8 @@ async def store_answer(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int, Mes
         changes["rrn"] = rrn_of(txn_id)
     else:
         txn_id = ctx.recorded_id
+        if ctx.rrn_unstored:
+            changes["rrn"] = rrn_of(txn_id)
     changes.update(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
     if ctx.bank is not None:
         changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)

@@ -70,6 +70,7 @@ class TxnContext:
     reason: str = ""                    # why the request was refused, for the operator's log line
     digest: str = ""                    # of the request, for the idempotency record
     unrecorded: bool = False            # the record goes into the flow's first durable unit
+    rrn_unstored: bool = False          # recorded without its RRN column: it goes with the answer
 
     def decline(self, rc: str, *bad: int, reason: str = "") -> bool:
         self.rc = rc

@@ -17,19 +17,21 @@ from switch.wire.vocabulary import Mti, NetworkCode, ProcessingCode, response_mt
 
 from . import balance, inquiry, payment, reversal, status
 from .common import ECHOED, finish
-from .context import TxnContext, run_steps
+from .context import TxnContext, participant, run_steps
 from .malformed import MalformedLog, Outcome, answerable, kind_of
 from .malfunction import fail, malfunction_response, sign_quietly
 
 log = structlog.get_logger("gateway")
 
+# each flow's steps as participants once, not wrapped again for every request
 FLOWS: dict[tuple[str, str], tuple[str, list[Any]]] = {
-    (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
-    (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
-    (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),
-    (Mti.FINANCIAL, ProcessingCode.STATUS): ("status", status.STEPS),
-    (Mti.REVERSAL, ProcessingCode.PAYMENT): ("reversal", reversal.STEPS),
-}
+    key: (name, [participant(step) for step in steps]) for key, (name, steps) in {
+        (Mti.FINANCIAL, ProcessingCode.INQUIRY): ("inquiry", inquiry.STEPS),
+        (Mti.FINANCIAL, ProcessingCode.PAYMENT): ("payment", payment.STEPS),
+        (Mti.FINANCIAL, ProcessingCode.BALANCE): ("balance", balance.STEPS),
+        (Mti.FINANCIAL, ProcessingCode.STATUS): ("status", status.STEPS),
+        (Mti.REVERSAL, ProcessingCode.PAYMENT): ("reversal", reversal.STEPS),
+    }.items()}
 NETWORK_FIELDS = (7, 11, 41, 70)
 # answers that mean the terminal or the switch is wrong, not the customer's bill: logged at warning
 # with the reason, so an operator can act on them (a customer's 14 or 88 is routine)
@@ -82,7 +84,7 @@ class TerminalGateway:
         log.debug("terminal_in", peer=session.peer, terminal=(request.get(41) or "").rstrip(), mti=request.mti,
                  proc=request.get(3), network=request.get(70), stan=request.get(11))
         try:
-            terminal, agent = await self._terminal(request.get(41))
+            terminal, agent = await self._terminal(request.get(41), session)
         except VaultError as exc:  # its key does not open: no key, no MAC; the log names why (no key)
             log.error("terminal_key_unavailable", peer=session.peer, terminal=(request.get(41) or "").rstrip(),
                       error=str(exc))
@@ -122,10 +124,14 @@ class TerminalGateway:
         except CodecError:
             return None
 
-    async def _terminal(self, terminal_id: str | None) -> tuple[Terminal | None, Agent | None]:
+    async def _terminal(self, terminal_id: str | None, session: TerminalSession
+                        ) -> tuple[Terminal | None, Agent | None]:
+        """The terminal and its agent, read for every request (a block applies at once); its key is
+        unsealed once per connection and stored value (session.opened), not on every request."""
         if not terminal_id:
             return None, None
-        return await self.svc.db.read(lambda tx: accounts.get_terminal_and_agent(tx, terminal_id.rstrip()))
+        return await self.svc.db.read(
+            lambda tx: accounts.get_terminal_and_agent(tx, terminal_id.rstrip(), session.opened))
 
     async def _dispatch(self, ctx: TxnContext) -> None:
         req = ctx.request

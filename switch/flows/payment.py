@@ -73,7 +73,7 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     async def work(tx: Tx) -> Held:
         rrn = {}
         if ctx.unrecorded:  # the idempotency record, in the same unit as the hold
-            written = await write_record(tx, ctx, svc, with_rrn=False)
+            written = await write_record(tx, ctx, svc)
             if isinstance(written, txns.Txn):
                 return Held(earlier=written)
             txn_id = written

@@ -95,8 +95,9 @@ class StoreAndForward:
         poll = min(POLL_S, link.cfg.reversal_retry_s / 2)  # another node's lease may end any time
         while True:
             try:
-                # asyncio.timeout, not wait_for: on Python 3.11 a wait_for cancelled just as the
-                # event is set returns instead of raising, and this loop outlived every stop
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the inner result
+                # when the event is set just as the worker is cancelled, swallowing the cancel, and
+                # stop() then waited for ever for this loop (seen once in the suite under load)
                 async with asyncio.timeout(poll):
                     await event.wait()
             except TimeoutError:

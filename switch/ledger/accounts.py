@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from . import keyring
 from .money import agent_account, ensure_account
 from .storage import Tx, utc_now
+from .vault import is_sealed
 
 # ISO 8583 fields 42 (ans15) and 41 (ans8) carry the ids space-padded, so an id has no spaces.
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
@@ -47,9 +48,17 @@ def _agent(row) -> Agent:
     return Agent(row["agent_id"], row["name"], row["daily_limit"], bool(row["blocked"]), row["created_at"])
 
 
-async def _terminal(tx: Tx, row) -> Terminal:
-    """A terminal row with its key opened (keys are stored sealed: switch/ledger/keyring.py)."""
-    key = await keyring.open_key(tx, row["terminal_id"], row["mac_key"])
+async def _terminal(tx: Tx, row, opened: dict[str, bytes] | None = None) -> Terminal:
+    """A terminal row with its key opened (keys are stored sealed: switch/ledger/keyring.py).
+    `opened` (the caller's, e.g. a connection's): sealed value -> key already opened from it; a
+    rekey or a master key rotation changes the stored value, so a stale entry is never used."""
+    stored = row["mac_key"]
+    key = opened.get(stored) if opened is not None else None
+    if key is None:
+        key = await keyring.open_key(tx, row["terminal_id"], stored)
+        if opened is not None and is_sealed(stored):  # a key in clear is checked again every time
+            opened.clear()
+            opened[stored] = key
     return Terminal(row["terminal_id"], row["agent_id"], key, bool(row["blocked"]), row["created_at"])
 
 
@@ -77,8 +86,10 @@ async def add_agent(tx: Tx, agent_id: str, name: str, daily_limit: int | None) -
     await ensure_account(tx, agent_account(agent_id), "agent")
 
 
-async def get_terminal_and_agent(tx: Tx, terminal_id: str) -> tuple[Terminal | None, Agent | None]:
-    """A terminal and its agent in one statement (every request needs both)."""
+async def get_terminal_and_agent(tx: Tx, terminal_id: str, opened: dict[str, bytes] | None = None
+                                 ) -> tuple[Terminal | None, Agent | None]:
+    """A terminal and its agent in one statement (every request needs both). With `opened` (see
+    _terminal) the key is unsealed only when its stored value is new to the caller."""
     row = await tx.fetchone(
         "SELECT t.terminal_id, t.agent_id, t.mac_key, t.blocked, t.created_at, a.name AS agent_name,"
         " a.daily_limit, a.blocked AS agent_blocked, a.created_at AS agent_created_at"
@@ -87,7 +98,7 @@ async def get_terminal_and_agent(tx: Tx, terminal_id: str) -> tuple[Terminal | N
         return None, None
     agent = None if row["agent_name"] is None else Agent(
         row["agent_id"], row["agent_name"], row["daily_limit"], bool(row["agent_blocked"]), row["agent_created_at"])
-    return await _terminal(tx, row), agent
+    return await _terminal(tx, row, opened), agent
 
 
 async def get_agent(tx: Tx, agent_id: str) -> Agent | None:

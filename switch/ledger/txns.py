@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
 from .states import TxnState, check_transition
-from .storage import DuplicateKey, StorageError, Tx
+from .storage import DuplicateKey, StorageError, Tx, utc_now
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The schema's timestamp (storage.utc_now): ISO-8601 UTC with milliseconds."""
+    return utc_now()
 
 
 def fields_json(fields: dict[int, str] | None) -> str | None:

@@ -72,7 +72,10 @@ class BankLink:
     # ---- state -------------------------------------------------------------------------------
     @property
     def is_up(self) -> bool:
-        return any(c.signed_on for c in self._channels)
+        for channel in self._channels:  # asked for every new request: a plain loop, no generator
+            if channel.signed_on:
+                return True
+        return False
 
     @property
     def busy(self) -> bool:

@@ -36,6 +36,7 @@ class Item:
 
 Layout = tuple[Item, ...]
 T, D, N = Kind.TEXT, Kind.DIGITS, Kind.NUMBER
+_COUNT, _DATE, _PERIOD = Kind.COUNT, Kind.DATE, Kind.PERIOD  # Enum member lookups are slow: done once
 
 REQUEST: Layout = (Item("customer", 13, T),)
 POSTPAID_HEAD: Layout = (Item("customer", 13, T), Item("name", 25, T), Item("tariff", 4, T),
@@ -96,30 +97,42 @@ class Cursor:
              check: Callable[[Item, Any], None] | None = None) -> dict[str, Any]:
         """The items of `layout` by name; `check` sees each value as it is read (errors keep their order)."""
         values: dict[str, Any] = {}
-        for item in layout:
-            values[item.name] = _parse_item(self.take(item.width), item, item.words.format(i=i))
+        s, pos = self.s, self.pos
+        for item in layout:  # text and numbers (most items) inline: every answer from a bank is read
+            end = pos + item.width
+            chunk, pos = s[pos:end], end
+            kind = item.kind
+            if kind is T:
+                value: Any = chunk.rstrip(" ")
+            elif kind is N and chunk.isdigit():
+                value = int(chunk)
+            else:
+                value = _parse_item(chunk, item, i)
+            values[item.name] = value
             if check is not None:
-                check(item, values[item.name])
+                check(item, value)
+        self.pos = pos
         return values
 
 
-def _parse_item(chunk: str, item: Item, what: str) -> Any:
+def _parse_item(chunk: str, item: Item, i: int | None) -> Any:
+    """One item's value; the error names it (item.words for repeat i), worded only when raised."""
     kind = item.kind
-    if kind is Kind.TEXT:
+    if kind is T:
         return chunk.rstrip(" ")
-    if kind is Kind.COUNT:
+    if kind is _COUNT:
         return int(chunk)  # checked before the layout's length is
-    if kind is Kind.DATE:
+    if kind is _DATE:
         if not (chunk.isdigit() and _is_date(int(chunk[:4]), int(chunk[4:6]), int(chunk[6:]))):
-            raise error(f"{what} {chunk!r} is not a date")
+            raise error(f"{item.words.format(i=i)} {chunk!r} is not a date")
         return chunk
-    if kind is Kind.PERIOD:
+    if kind is _PERIOD:
         if not (chunk.isdigit() and _is_date(int(chunk[:4]), int(chunk[4:]), 1)):
-            raise error(f"{what} {chunk!r} is not a period YYYYMM")
+            raise error(f"{item.words.format(i=i)} {chunk!r} is not a period YYYYMM")
         return chunk
     if not chunk.isdigit():
-        raise error(f"{what} {chunk!r} is not {item.width} digits")
-    return int(chunk) if kind is Kind.NUMBER else chunk
+        raise error(f"{item.words.format(i=i)} {chunk!r} is not {item.width} digits")
+    return int(chunk) if kind is N else chunk
 
 
 def _is_date(year: int, month: int, day: int) -> bool:

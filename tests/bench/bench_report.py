@@ -27,8 +27,8 @@ class Phase:
 class Profile:
     """py-spy on the server process during a measurement; prints where its time goes."""
 
-    def __init__(self, folder: str | None, pid: int, label: str, seconds: float) -> None:
-        self.out = Path(folder) / f"{label}-payments.txt" if folder else None
+    def __init__(self, folder: str | None, pid: int, label: str, seconds: float, what: str = "payments") -> None:
+        self.out = Path(folder) / f"{label}-{what}.txt" if folder else None
         self.pid, self.seconds = pid, seconds
 
     async def __aenter__(self) -> None:

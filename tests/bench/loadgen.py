@@ -22,10 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from switch.wire import TI, FrameReader, Message, decode, frame, sign, verify_decoded  # noqa: E402
+from switch.wire import TI, FrameReader, Message, WireError, decode, frame, sign, verify_decoded  # noqa: E402
 from switch.wire.field48 import parse_response  # noqa: E402
 
 PREPAID_DENOMINATION = 20_000   # rupiah
+
+
+class Closed(Exception):
+    """The switch closed the terminal's connection: the request gets no answer."""
 
 
 class Terminal:
@@ -38,6 +42,7 @@ class Terminal:
         self._stans = itertools.chain(range(start, 1_000_000), itertools.cycle(range(1, 1_000_000)))
         self._waiting: dict[str, asyncio.Future] = {}
         self.bad_mac = 0
+        self.closed = ""   # why the switch's side of the connection ended ("" while it is open)
 
     async def connect(self) -> None:
         reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -54,6 +59,8 @@ class Terminal:
             local = time.gmtime(now + 7 * 3600)
             fields.update({12: time.strftime("%H%M%S", local), 13: time.strftime("%m%d", local),
                            18: "6021", 42: self.f42, 49: "360"})
+        if self.closed:
+            raise Closed(self.closed)
         future = asyncio.get_running_loop().create_future()
         self._waiting[stan] = future
         self.writer.write(frame(sign(Message(mti, fields), self.key, TI), "2B"))
@@ -61,17 +68,27 @@ class Terminal:
         return answer.get(39, ""), answer
 
     async def _read(self, frames: FrameReader) -> None:
-        while True:
-            raw = await frames.read_frame()
-            msg = decode(raw, TI)
-            if not verify_decoded(msg, raw, self.key):
-                self.bad_mac += 1
-            future = self._waiting.pop(msg.get(11, ""), None)
-            if future is not None and not future.done():
-                future.set_result(msg)
+        """Until the switch closes the connection; then every request still waiting fails with
+        Closed (counted by the caller), instead of an exception no one retrieves."""
+        try:
+            while True:
+                raw = await frames.read_frame()
+                msg = decode(raw, TI)
+                if not verify_decoded(msg, raw, self.key):
+                    self.bad_mac += 1
+                future = self._waiting.pop(msg.get(11, ""), None)
+                if future is not None and not future.done():
+                    future.set_result(msg)
+        except (WireError, OSError) as exc:
+            self.closed = f"{type(exc).__name__}: {exc}"
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(Closed(self.closed))
+        self._waiting.clear()
 
     async def close(self) -> None:
         self._reader.cancel()
+        await asyncio.gather(self._reader, return_exceptions=True)
         self.writer.close()
 
 
@@ -108,12 +125,18 @@ class Load:
             return self._inquiry("PLNPST", customer)
         return {3: "500000", 4: self.amount, 48: "PLNPRA" + customer.ljust(13)}
 
-    async def _one(self, terminal: Terminal, started: float, record: bool) -> None:
+    async def _one(self, terminal: Terminal, started: float, record: bool) -> bool:
+        """One request; False when its connection is closed (counted as "closed", not answered)."""
         ticket = next(self._tickets)
-        rc, _ = await terminal.send("0200", self._request(ticket))
+        try:
+            rc, _ = await terminal.send("0200", self._request(ticket))
+        except Closed:
+            self.by_rc["closed"] += 1
+            return False
         if record:
             self.latencies.append((time.perf_counter() - started) * 1000)
             self.by_rc[rc] += 1
+        return True
 
     async def _closed_loop(self, until: float, record: bool = True) -> None:
         left = [self.job.get("count") or float("inf") if record else float("inf")]
@@ -121,7 +144,8 @@ class Load:
         async def worker(terminal: Terminal) -> None:
             while time.monotonic() < until and left[0] > 0:
                 left[0] -= 1
-                await self._one(terminal, time.perf_counter(), record)
+                if not await self._one(terminal, time.perf_counter(), record):
+                    return   # the switch closed this terminal's connection
         await asyncio.gather(*(worker(t) for t in self.terminals for _ in range(self.job["per_terminal"])))
 
     async def _open_loop(self, until: float, rate: float) -> None:

@@ -280,6 +280,26 @@ def test_deferred_values_are_written_as_literals_that_cannot_break_out():
 
 
 @pytest.mark.postgres
+async def test_on_postgresql_deferred_statements_travel_with_the_commit_and_a_read_takes_one_round_trip(open_pg):
+    db = await open_pg()
+    assert isinstance(db, PostgresDatabase)
+    await db.unit(insert_counter("a", 0))
+
+    async def work(tx):
+        value = await tx.fetchval("SELECT value FROM counters WHERE name = ?", "a")
+        await tx.defer("UPDATE counters SET value = value + ? WHERE name = ?", 1, "a")
+        await tx.defer("UPDATE counters SET value = value + ? WHERE name = ?", 2, "a")
+        return value
+
+    before = db.round_trips
+    assert await db.unit(work) == 0
+    assert db.round_trips - before == 3  # BEGIN, the SELECT, both UPDATEs with the COMMIT
+    before = db.round_trips
+    assert await db.read(lambda tx: tx.fetchval("SELECT value FROM counters WHERE name = 'a'")) == 3
+    assert db.round_trips - before == 1  # no BEGIN, no COMMIT
+
+
+@pytest.mark.postgres
 async def test_a_deadlocked_unit_is_run_again_and_both_units_commit(open_pg):
     node_a, node_b = await open_pg(), await open_pg()
     assert isinstance(node_a, PostgresDatabase)

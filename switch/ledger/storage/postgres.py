@@ -110,6 +110,7 @@ class PostgresTx:
         self.readonly = readonly  # a read(): no transaction around it, so it must not write
         self.failed: Exception | None = None  # an error that aborted the transaction
         self._deferred: list[str] = []  # statements (values written in) for the next round trip
+        self.round_trips = 0  # requests sent (a statement's first preparation on a connection: one more)
         # the literals of inline_values are only safe with standard_conforming_strings on
         self._can_defer = conn.get_settings().standard_conforming_strings == "on"
 
@@ -132,6 +133,7 @@ class PostgresTx:
         elif self._deferred:
             await self._script([])
         call = getattr(self._conn, method)
+        self.round_trips += 1
         try:
             result = await call(statement.text, *args)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
@@ -160,6 +162,7 @@ class PostgresTx:
         script, self._deferred = ";\n".join(self._deferred + last), []
         if not script:
             return
+        self.round_trips += 1
         try:
             await self._conn.execute(script)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
@@ -193,7 +196,8 @@ class PostgresTx:
 
 
 class PostgresDatabase(Database):
-    """`PostgresDatabase(url)`; `commits` counts committed units (each is its own commit)."""
+    """`PostgresDatabase(url)`; `commits` counts committed units (each is its own commit),
+    `round_trips` the requests their statements, BEGINs and COMMITs took."""
 
     dialect = "postgresql"
 
@@ -202,6 +206,7 @@ class PostgresDatabase(Database):
         self.commits = 0
         self.units = 0
         self.retries = 0
+        self.round_trips = 0
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -256,11 +261,13 @@ class PostgresDatabase(Database):
         if self._pool is None:
             raise StorageError("postgresql: database is not open")
         token = _inside_unit.set(True)
+        tx: PostgresTx | None = None
         try:
             async with self._pool.acquire() as conn:
                 tx = PostgresTx(conn, self._sql_cache, self, readonly=readonly)
                 if readonly:
                     return _checked(tx, await work(tx))
+                tx.round_trips += 1
                 await conn.execute("BEGIN")  # by hand: the COMMIT travels with the deferred statements
                 try:
                     result = _checked(tx, await work(tx))
@@ -275,6 +282,8 @@ class PostgresDatabase(Database):
             raise StorageError(f"postgresql: {exc}") from exc
         finally:
             _inside_unit.reset(token)
+            if tx is not None:
+                self.round_trips += tx.round_trips
 
 
 def _checked(tx: PostgresTx, result: T) -> T:
