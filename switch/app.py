@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Callable
+from typing import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -34,6 +34,7 @@ log = structlog.get_logger("switch")
 
 DRAIN_S = 25.0
 PARK_S = 5.0
+STOP_STEP_S = 10.0  # the longest any one step of a stop is waited for (signing off, closing ...)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class SwitchApp:
         self.svc: Services | None = None
         self._background: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
+        self.stop_step_s = STOP_STEP_S
         self._quiet = Quiet()  # one bank_busy line per bank per second, however many are shed
 
     @property
@@ -219,18 +221,44 @@ class SwitchApp:
             left = await self._park()
         for task in self._background:
             task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.saf.stop()
-        await self.terminals.close_all()
+        await self._bounded("background", asyncio.gather(*self._background, return_exceptions=True))
+        await self._bounded("store_and_forward", self.saf.stop())
+        await self._bounded("terminals", self.terminals.close_all())
         for link in svc.router.links:
-            await link.stop(sign_off=True)
-        await self.one_connection.release()
+            if not await self._bounded(f"bank {link.id}", link.stop(sign_off=True)):
+                link.drop()
+                link.abandon()
+        await self._bounded("bank_leases", self.one_connection.release())
         if hasattr(self, "http"):
-            await self.http.stop()
-        await admin.stop_beating(svc.db, self.node_id)
-        await svc.db.close()
+            await self._bounded("http", self.http.stop())
+        await self._bounded("heartbeat", admin.stop_beating(svc.db, self.node_id))
+        # the units already queued are committed first; past the bound the writer is left to finish
+        # (or not) as at a kill -9: nothing committed is lost, nothing answered was uncommitted
+        await self._bounded("database", svc.db.close(), bound_s=3 * self.stop_step_s, cancel=False)
         log.info("switch_stopped", unfinished=left)
         self._stopped.set()
+
+    async def _bounded(self, step: str, work: Awaitable[object], bound_s: float | None = None,
+                       cancel: bool = True) -> bool:
+        """One step of the stop, waited for at most its bound: past it the step is named in one
+        line, cancelled (unless `cancel` is False: it is left to end on its own) and no longer
+        waited for, and the stop goes on — a shutdown never hangs. True if it ended in time."""
+        bound = bound_s if bound_s is not None else self.stop_step_s
+        task = asyncio.ensure_future(work)
+        # asyncio.wait, not a timeout around the await: a cancelled wait still waits for what it
+        # cancelled, and a task that ignores its cancellation would hold the stop for ever
+        try:
+            done, _ = await asyncio.wait({task}, timeout=bound)
+        except asyncio.CancelledError:  # the stop itself is cancelled: so is its step
+            task.cancel()
+            raise
+        if done:
+            task.result()  # a step that failed fails the stop, as before
+            return True
+        log.error("switch_stop_step_overran", step=step, bound_s=bound)
+        if cancel:
+            task.cancel()
+        return False
 
     def _drain_s(self) -> float:
         """Long enough for a payment sent just before the stop to get its bank's answer."""
