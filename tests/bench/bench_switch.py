@@ -140,6 +140,8 @@ class Bed:
 
 
 async def open_bed(folder: Path, args: argparse.Namespace) -> Bed:
+    # a PostgreSQL switch keeps its master key under $XDG_STATE_HOME: the bench's own, not the user's
+    os.environ["XDG_STATE_HOME"] = ENV["XDG_STATE_HOME"] = str(folder / "state")
     book = Book.generate(BOOK_SEED, BOOK_SIZE)
     postpaid = [c.idpel for c in book.postpaid.values() if c.status == Status.OK and c.offered][:300]
     prepaid = list(book.prepaid)[:300]
