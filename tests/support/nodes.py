@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator
 
-from .processes import ROOT, free_port
+from .processes import ROOT, free_port, http_status
 
 # another PostgreSQL-compatible server can be named here (its maintenance database's URL)
 PG_SERVER = os.environ.get("PPOB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -79,22 +79,6 @@ class Node:
 
     async def ready(self) -> bool:
         return (await http_status("127.0.0.1", self.ops_port, "/readyz")) == 200
-
-
-async def http_status(host: str, port: int, path: str) -> int | None:
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
-    except (OSError, asyncio.TimeoutError):
-        return None
-    try:
-        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-        line = await asyncio.wait_for(reader.readline(), 10)
-        parts = line.split()
-        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-    except (OSError, asyncio.TimeoutError, ValueError):
-        return None
-    finally:
-        writer.close()
 
 
 @dataclass

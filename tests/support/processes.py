@@ -52,6 +52,16 @@ class SwitchFiles:
     config: Path
     terminal_port: int
     db: object  # an open Database on the same file, for the test's checks
+    ops_port: int = 0  # the switch's /metrics, /healthz, /readyz
+
+
+async def ready(files: SwitchFiles, timeout: float = 15.0) -> None:
+    """Until /readyz says 200: a terminal can sign on as soon as the switch listens, before the
+    switch's own sign-on to its bank is answered, and until then every payment is (rightly) a 91."""
+    deadline = time.monotonic() + timeout
+    while await http_status("127.0.0.1", files.ops_port, "/readyz") != 200:
+        assert time.monotonic() < deadline, "the switch never became ready (no bank link up?)"
+        await asyncio.sleep(0.05)
 
 
 async def prepare(tmp_path: Path, bank: dict, deposit: int, terminal_id: str, agent_id: str,
@@ -59,11 +69,11 @@ async def prepare(tmp_path: Path, bank: dict, deposit: int, terminal_id: str, ag
     from switch.ledger import accounts, money
     from switch.ledger.storage import open_database
     from switch.config import sample_config
-    terminal_port = free_port()
+    terminal_port, ops_port = free_port(), free_port()
     database = f"sqlite:///{tmp_path}/switch.db"
     config = tmp_path / "switch.toml"
     config.write_text(sample_config(database=database, terminal_listen=f"127.0.0.1:{terminal_port}",
-                                    metrics_listen=f"127.0.0.1:{free_port()}",
+                                    metrics_listen=f"127.0.0.1:{ops_port}",
                                     switch={"settlement_dir": str(tmp_path)}, banks=[bank], terminals=ROOMY))
     db = open_database(database)
     await db.open()
@@ -73,4 +83,20 @@ async def prepare(tmp_path: Path, bank: dict, deposit: int, terminal_id: str, ag
         await accounts.add_terminal(tx, terminal_id, agent_id, key.hex())
         await money.topup(tx, agent_id, deposit, "initial")
     await db.unit(provision)
-    return SwitchFiles(config, terminal_port, db)
+    return SwitchFiles(config, terminal_port, db, ops_port)
+
+
+async def http_status(host: str, port: int, path: str) -> int | None:
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2)
+    except (OSError, asyncio.TimeoutError):
+        return None
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        line = await asyncio.wait_for(reader.readline(), 10)
+        parts = line.split()
+        return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    except (OSError, asyncio.TimeoutError, ValueError):
+        return None
+    finally:
+        writer.close()

@@ -16,7 +16,7 @@ from tests.support.bank_answers import good_bank
 from tests.support.harness import AGENT, TERMINAL, bank, wait_until
 from tests.support.postgres import NEEDS_POSTGRES, postgres_answers
 from tests.support.peers import ScriptedBank
-from tests.support.processes import prepare, serve, signed_on
+from tests.support.processes import prepare, ready, serve, signed_on
 
 CUSTOMER = "532110000123"
 AMOUNT = 100_000_00
@@ -93,6 +93,7 @@ async def test_a_payment_in_flight_when_the_switch_is_killed_is_reversed_after_r
     switch = await serve(config)
     try:
         terminal = await signed_on(terminal_port, TERMINAL, AGENT)
+        await ready(files)
         paying = asyncio.create_task(terminal.pay("PLNPST", CUSTOMER, AMOUNT))
         assert await wait_until(lambda: sent(peer, "0200"))  # the bank has it, the switch waits 30 s
         switch.kill()

@@ -8,17 +8,7 @@ import signal
 from switch.ledger import money
 from tests.support.bank_answers import good_bank
 from tests.support.peers import ScriptedBank
-from tests.support.processes import prepare, serve, signed_on
-
-
-async def bank_link_up(terminal, timeout: float = 15.0) -> None:
-    """The terminal signs on as soon as the switch listens, which can be before the switch's own
-    sign-on to the bank is answered; until then every payment is (rightly) answered 91."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (rc := (await terminal.inquiry("PLNPRA", "14234569999"))[39]) == "91":
-        assert asyncio.get_running_loop().time() < deadline, "the bank link never came up"
-        await asyncio.sleep(0.05)
-    assert rc == "00", f"the bank's inquiry answer: {rc}"
+from tests.support.processes import prepare, ready, serve, signed_on
 
 
 AGENT, TERMINAL = "AGT000000000001", "T0000001"
@@ -35,7 +25,7 @@ async def test_sigterm_during_payments_finishes_them_and_loses_nothing(tmp_path)
     switch = await serve(config)
     try:
         terminal = await signed_on(terminal_port, TERMINAL, AGENT)
-        await bank_link_up(terminal)
+        await ready(files)
         payments = [asyncio.create_task(terminal.pay("PLNPRA", f"1423456{i:04d}", 20_000_00))
                     for i in range(40)]
         await asyncio.sleep(0.15)  # all sent, none answered yet (the bank takes 0.3 s)
