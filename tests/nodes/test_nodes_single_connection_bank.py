@@ -40,6 +40,16 @@ async def paid_at(terminal, customers: range) -> None:
         assert (await terminal.pay("PLNPRA", f"142345{n:05d}", TOKEN))[39] == "00"
 
 
+async def two_nodes(start_switch, banks, database):
+    """node-a up with BANKA first, then node-b (its own terminal, the same agent) up with BANKB."""
+    first = await start_switch(banks, database=database, switch={"node_id": "node-a"})
+    assert await wait_until(lambda: first.app.svc.router.bank("BANKA").is_up, timeout=30)
+    second = await start_switch(banks, database=database, deposit=0, switch={"node_id": "node-b"})
+    await second.db.unit(lambda tx: accounts.add_terminal(tx, SECOND_TERMINAL, AGENT, KEY.hex()))
+    assert await wait_until(lambda: second.app.svc.router.bank("BANKB").is_up, timeout=30)
+    return first, second
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 127.0.0.1:5432")
 async def test_a_bank_that_allows_one_connection_is_served_by_one_node_while_the_others_route_around(start_switch):
@@ -47,11 +57,7 @@ async def test_a_bank_that_allows_one_connection_is_served_by_one_node_while_the
     banks = [bank("BANKA", await single.listen(), priority=1),
              bank("BANKB", await spare.listen(), priority=2)]
     async with fresh_postgres() as database:
-        first = await start_switch(banks, database=database, switch={"node_id": "node-a"})
-        assert await wait_until(lambda: first.app.svc.router.bank("BANKA").is_up, timeout=30)
-        second = await start_switch(banks, database=database, deposit=0, switch={"node_id": "node-b"})
-        await second.db.unit(lambda tx: accounts.add_terminal(tx, SECOND_TERMINAL, AGENT, KEY.hex()))
-        assert await wait_until(lambda: second.app.svc.router.bank("BANKB").is_up, timeout=30)
+        first, second = await two_nodes(start_switch, banks, database)
         assert await wait_until(lambda: getattr(single, "refused", 0) >= 1, timeout=30)
 
         assert not second.app.svc.router.bank("BANKA").is_up  # the bank's one connection is node-a's
@@ -97,11 +103,7 @@ async def test_a_bank_that_drops_the_older_connection_is_leased_to_one_node_with
     banks = [bank("BANKA", await single.listen(), priority=1, one_connection=True),
              bank("BANKB", await spare.listen(), priority=2)]
     async with fresh_postgres() as database:
-        first = await start_switch(banks, database=database, switch={"node_id": "node-a"})
-        assert await wait_until(lambda: first.app.svc.router.bank("BANKA").is_up, timeout=30)
-        second = await start_switch(banks, database=database, deposit=0, switch={"node_id": "node-b"})
-        await second.db.unit(lambda tx: accounts.add_terminal(tx, SECOND_TERMINAL, AGENT, KEY.hex()))
-        assert await wait_until(lambda: second.app.svc.router.bank("BANKB").is_up, timeout=30)
+        first, second = await two_nodes(start_switch, banks, database)
         await asyncio.sleep(3)  # several of node-b's reconnect turns (reconnect_max_s = 1)
 
         assert single.connections == 1  # node-b never took the connection away from node-a
