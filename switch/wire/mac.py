@@ -48,7 +48,7 @@ def compute_mac(key: bytes | MacKey, data: bytes) -> str:
 
 def mac_field(msg: Message) -> int:
     """The MAC goes last: 128 when a secondary bitmap is needed, else 64."""
-    return 128 if any(number > 64 for number in msg.fields) else 64
+    return 128 if max(msg.fields, default=0) > 64 else 64
 
 
 def sign(msg: Message, key: bytes | MacKey, spec: Spec = TI) -> bytes:
@@ -70,7 +70,7 @@ def verify(raw: bytes, key: bytes | MacKey, spec: Spec = TI) -> bool:
 
 def verify_decoded(msg: Message, raw: bytes, key: bytes | MacKey) -> bool:
     """verify() for a message already decoded from raw (saves decoding it twice on the hot path)."""
-    expected_field = 128 if any(number > 64 for number in msg.fields) else 64
+    expected_field = 128 if max(msg.fields, default=0) > 64 else 64
     if expected_field not in msg.fields or (expected_field == 128 and 64 in msg.fields):
         return False
     raw = bytes(raw)
