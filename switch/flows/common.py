@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from switch.ledger import txns
+from switch.ledger import txns, units
 from switch.ledger.storage import StorageError, Tx
 from switch.services import Services
 from switch.wire import CodecError, Message
@@ -92,11 +92,7 @@ async def write_record(tx: Tx, ctx: TxnContext, svc: Services) -> int | txns.Txn
     """Inside a unit: the new txn id, or the earlier transaction for a repeat. The RRN column is
     left to the row's next update (the hold's, or the answer's): one statement less per request."""
     req = ctx.request
-    txn_id = await txns.insert_txn(
-        tx, kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
-        stan=req[11], f7=req[7], proc_code=req.get(3), product=ctx.product, customer=ctx.customer,
-        amount=ctx.amount, request_hash=ctx.digest, request=req.fields, business_date=ctx.business_date,
-        node_id=svc.node_id)
+    txn_id = await txns.insert_txn(tx, **record_of(ctx, svc))
     if txn_id is None:
         earlier = await txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti)
         if earlier is None:  # its key is taken, so the row is there
@@ -104,6 +100,15 @@ async def write_record(tx: Tx, ctx: TxnContext, svc: Services) -> int | txns.Txn
                                f" ({req.mti}) is there but cannot be read")
         return earlier
     return txn_id
+
+
+def record_of(ctx: TxnContext, svc: Services) -> dict[str, Any]:
+    """The columns of the idempotency record (txns.insert_txn's arguments)."""
+    req = ctx.request
+    return dict(kind=ctx.kind, terminal_id=ctx.terminal_id, agent_id=ctx.terminal.agent_id, mti=req.mti,
+                stan=req[11], f7=req[7], proc_code=req.get(3), product=ctx.product, customer=ctx.customer,
+                amount=ctx.amount, request_hash=ctx.digest, request=req.fields, business_date=ctx.business_date,
+                node_id=svc.node_id)
 
 
 def rrn_of(txn_id: int) -> str:
@@ -190,7 +195,7 @@ async def finish(ctx: TxnContext, svc: Services) -> Message:
         return ctx.response
     while True:
         try:
-            stored = await svc.db.unit(lambda tx: store_answer(tx, ctx, svc))
+            stored = await store(ctx, svc)
         finally:
             svc.inflight.end(ctx.txn_id)
         if not isinstance(stored, txns.Txn):
@@ -208,27 +213,45 @@ async def finish(ctx: TxnContext, svc: Services) -> Message:
     return response
 
 
+async def store(ctx: TxnContext, svc: Services) -> tuple[int, Message] | txns.Txn:
+    """finish's unit: one statement on PostgreSQL for a recorded transaction whose answer moves no
+    money but a payment's debit or release (ledger.units), else store_answer."""
+    if ctx.unrecorded or not units.in_one_statement(svc.db, ctx.on_finish):
+        return await svc.db.unit(lambda tx: store_answer(tx, ctx, svc))
+    txn_id, response = ctx.recorded_id, filled(ctx.response, "the answer (finish builds it first)")
+    changes = answer_changes(ctx, response, rrn_of(txn_id) if ctx.rrn_unstored else None)
+    stored = await units.store_answer(svc.db, txn_id, ctx.expected_states, changes, ctx.on_finish)
+    return txn_id, response if stored is None else Message(ctx.request.response_mti, stored)
+
+
+def answer_changes(ctx: TxnContext, response: Message, rrn: str | None) -> dict[str, Any]:
+    """What an answer sets on its transaction's row."""
+    changes: dict[str, Any] = {"rrn": rrn} if rrn else {}
+    changes.update(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
+    if ctx.bank is not None:
+        changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
+    if ctx.bank_response is not None:
+        changes["bank_response"] = ctx.bank_response.fields
+    return changes
+
+
 async def store_answer(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int, Message] | txns.Txn:
     """Inside finish's unit: (txn id, the answer as stored), or the earlier transaction when an
     unrecorded payment turns out to be a repeat (nothing is stored)."""
     response = filled(ctx.response, "the answer (finish builds it first)")
-    changes: dict = {}
+    rrn = None
     if ctx.unrecorded:
         written = await write_record(tx, ctx, svc)
         if isinstance(written, txns.Txn):
             return written
         txn_id = written
         response = build_response(ctx, rrn_of(txn_id))
-        changes["rrn"] = rrn_of(txn_id)
+        rrn = rrn_of(txn_id)
     else:
         txn_id = ctx.recorded_id
         if ctx.rrn_unstored:
-            changes["rrn"] = rrn_of(txn_id)
-    changes.update(state=ctx.final_state, rc=ctx.rc, response=response.fields, business_date=ctx.business_date)
-    if ctx.bank is not None:
-        changes.update(bank_id=ctx.bank.id, bank_stan=ctx.bank_stan)
-    if ctx.bank_response is not None:
-        changes["bank_response"] = ctx.bank_response.fields
+            rrn = rrn_of(txn_id)
+    changes = answer_changes(ctx, response, rrn)
     if not await txns.set_state_if(tx, txn_id, ctx.expected_states, **changes):
         stored = await txns.get_txn(tx, txn_id)  # decided elsewhere (recovery, another node)
         if stored is not None and stored.response is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 
-from switch.ledger import money, txns
+from switch.ledger import money, txns, units
 from switch.ledger.states import TxnState
 from switch.ledger.storage import Tx
 from switch.services import Services
@@ -16,7 +16,8 @@ from switch.wire.field48 import PREPAID, parse_response
 
 from .bank import (BankTimeout, LinkDown, ask, bank_request, repeat_message, terminal_rc,
                    unanswered_follow_up)
-from .common import check_fields, parse_product, record_with_first_unit, recorded, rrn_of, write_record
+from .common import (check_fields, parse_product, record_of, record_with_first_unit, recorded, rrn_of,
+                     write_record)
 from .context import GO, STOP, Participant, TxnContext, filled
 from .inquiry import bill_periods, check_served
 
@@ -101,7 +102,13 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
         return Held(txn_id, request=request)
 
     while True:
-        held = await svc.db.unit(work)
+        if ctx.unrecorded and units.in_one_statement(svc.db):
+            at_once = await hold_at_once(ctx, svc, stan, limit, periods)
+            if at_once is None:
+                continue  # the earlier record was forgotten meanwhile: this one is written afresh
+            held = at_once
+        else:
+            held = await svc.db.unit(work)
         if held.earlier is None:
             break
         settled = await recorded(ctx, svc, held.earlier)
@@ -114,6 +121,24 @@ async def hold(ctx: TxnContext, svc: Services) -> bool:
     ctx.bank_request = held.request
     ctx.expected_states = (TxnState.SENT,)
     return GO
+
+
+async def hold_at_once(ctx: TxnContext, svc: Services, stan: str, limit: int | None,
+                       periods: list[str]) -> Held | None:
+    """`hold`'s unit as one statement (PostgreSQL, ledger.units): the same record, bills, hold and
+    state; a repeat's earlier transaction is read after it (None when it is gone by then)."""
+    bank = ctx.picked_bank
+    request = bank_request(ctx, svc, stan, units.RRN_LATER)
+    txn_id, refused = await units.hold_payment(svc.db, record_of(ctx, svc), periods, limit, bank.id, stan,
+                                               request.fields)
+    if txn_id is None:
+        req = ctx.request
+        earlier = await svc.db.read(lambda tx: txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti))
+        return None if earlier is None else Held(earlier=earlier)
+    if refused:
+        return Held(txn_id, refused=refused)
+    request[37] = rrn_of(txn_id)
+    return Held(txn_id, request=request)
 
 
 @dataclass
@@ -167,12 +192,7 @@ async def fail_over(ctx: TxnContext, svc: Services, tried: set[str]) -> bool:
 
 def release(ctx: TxnContext, rc: str) -> bool:
     """The payment did not happen: the hold goes and the bills it took are free again."""
-    txn_id = ctx.recorded_id
-
-    async def give_back(tx: Tx) -> None:
-        await money.release_hold(tx, txn_id)
-        await txns.unmark_paid(tx, txn_id)
-    ctx.on_finish.append(give_back)
+    ctx.on_finish.append(units.Release(ctx.recorded_id))
     return ctx.decline(rc)
 
 
@@ -217,13 +237,8 @@ async def outcome(ctx: TxnContext, svc: Services) -> bool:
     ctx.rc, ctx.final_state = "00", TxnState.APPROVED
     ctx.extra.update({n: answer[n] for n in (38, 48, 62) if n in answer})
     periods = paid_periods(ctx, answer.get(48, ""))
-    bank_id, txn_id = ctx.picked_bank.id, ctx.recorded_id
     product, customer = ctx.bill
-
-    async def debit(tx: Tx) -> None:
-        await money.debit_hold(tx, txn_id, bank_id)
-        await txns.mark_paid(tx, product, customer, periods, txn_id)
-    ctx.on_finish.append(debit)
+    ctx.on_finish.append(units.Debit(ctx.recorded_id, ctx.picked_bank.id, product, customer, periods))
     return GO
 
 

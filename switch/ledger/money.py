@@ -46,16 +46,40 @@ def bank_account(bank_id: str) -> str:
     return f"bank:{bank_id}"
 
 
+# The statements of the hot moves, written once: the Python functions below run them, and so do
+# their PL/pgSQL twins at the end of this module (bind_names puts the functions' variables in).
+ENSURE = "INSERT INTO accounts (account_id, kind) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING"
+MOVE = "UPDATE accounts SET balance = balance + ? WHERE account_id = ?"
+ENTRY = ("INSERT INTO entries (kind, ref, agent_id, txn_id, business_date, memo, created_at)"
+         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, ref) DO NOTHING RETURNING entry_id")
+PLACE = ("INSERT INTO holds (txn_id, agent_id, amount, business_date, state, created_at, updated_at)"
+         " VALUES (?, ?, ?, ?, 'held', ?, ?) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id")
+UNPLACE = "DELETE FROM holds WHERE txn_id = ?"
+USAGE = ("INSERT INTO daily_usage (agent_id, business_date, used) VALUES (?, ?, ?)"
+         " ON CONFLICT (agent_id, business_date) DO UPDATE SET used = daily_usage.used + excluded.used")
+USAGE_LIMITED = USAGE + " WHERE daily_usage.used + excluded.used <= ?"
+UNCOUNT = "UPDATE daily_usage SET used = used - ? WHERE agent_id = ? AND business_date = ?"
+RESERVE = "UPDATE accounts SET held = held + ? WHERE account_id = ? AND balance - held >= ?"
+UNRESERVE = "UPDATE accounts SET held = held - ? WHERE account_id = ?"
+TAKE = ("UPDATE holds SET state = ?, updated_at = ? WHERE txn_id = ? AND state = ?"
+        " RETURNING agent_id, amount, business_date")
+DEBIT = "UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?"
+
+
+def postings_sql(count: int) -> str:
+    values = ", ".join("(?, ?, ?)" for _ in range(count))
+    # ON CONFLICT never fires here (fresh ids); it spares PostgreSQL the DuplicateKey savepoint
+    return f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values} ON CONFLICT DO NOTHING"
+
+
 async def ensure_account(tx: Tx, account_id: str, kind: str) -> None:
-    await tx.defer(  # deferred (Tx.defer): it runs before whatever the unit does next
-        "INSERT INTO accounts (account_id, kind) VALUES (?, ?) ON CONFLICT (account_id) DO NOTHING",
-        account_id, kind)
+    await tx.defer(ENSURE, account_id, kind)  # deferred (Tx.defer): it runs before whatever the unit does next
 
 
 async def _move(tx: Tx, account_id: str, delta: int) -> None:
     """Deferred (see Tx.defer): a balance change is the last thing a movement does, and the shared
     bank and switch rows are then locked by PostgreSQL for the commit alone."""
-    await tx.defer("UPDATE accounts SET balance = balance + ? WHERE account_id = ?", delta, account_id)
+    await tx.defer(MOVE, delta, account_id)
 
 
 async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]], *, agent_id: str | None,
@@ -65,19 +89,13 @@ async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]],
     `new_accounts` ((account, kind) ...) are created if missing, after the entry and before the
     postings that reference them: on PostgreSQL they then travel with the postings in one round trip."""
     assert sum(amount for _, amount in postings) == 0, "postings of an entry must sum to zero"
-    entry_id = await tx.fetchval(
-        "INSERT INTO entries (kind, ref, agent_id, txn_id, business_date, memo, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, ref) DO NOTHING RETURNING entry_id",
-        kind, ref, agent_id, txn_id, business_date, memo, utc_now())
+    entry_id = await tx.fetchval(ENTRY, kind, ref, agent_id, txn_id, business_date, memo, utc_now())
     if entry_id is None:
         return False
     for account_id, account_kind in new_accounts:
         await ensure_account(tx, account_id, account_kind)
-    values = ", ".join("(?, ?, ?)" for _ in postings)
     args = [value for account_id, amount in postings for value in (entry_id, account_id, amount)]
-    # ON CONFLICT never fires here (fresh ids); it spares PostgreSQL the DuplicateKey savepoint
-    await tx.defer(f"INSERT INTO postings (entry_id, account_id, amount) VALUES {values}"
-                     " ON CONFLICT DO NOTHING", *args)
+    await tx.defer(postings_sql(len(postings)), *args)
     return True
 
 
@@ -113,21 +131,16 @@ async def place_hold(tx: Tx, txn_id: int, agent_id: str, amount: int, business_d
     a second call for the same txn_id does nothing."""
     _positive(amount)
     now = utc_now()
-    placed = await tx.fetchval(
-        "INSERT INTO holds (txn_id, agent_id, amount, business_date, state, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, 'held', ?, ?) ON CONFLICT (txn_id) DO NOTHING RETURNING txn_id",
-        txn_id, agent_id, amount, business_date, now, now)
+    placed = await tx.fetchval(PLACE, txn_id, agent_id, amount, business_date, now, now)
     if placed is None:
         return  # this payment already has its hold (or had it)
     if not await _count_usage(tx, agent_id, business_date, amount, daily_limit):
-        await tx.execute("DELETE FROM holds WHERE txn_id = ?", txn_id)
+        await tx.execute(UNPLACE, txn_id)
         raise HoldRefused("61", f"agent {agent_id} daily limit {daily_limit} on {business_date}")
-    reserved = await tx.execute(
-        "UPDATE accounts SET held = held + ? WHERE account_id = ? AND balance - held >= ?",
-        amount, agent_account(agent_id), amount)
+    reserved = await tx.execute(RESERVE, amount, agent_account(agent_id), amount)
     if reserved == 0:
         await _uncount_usage(tx, agent_id, business_date, amount)
-        await tx.execute("DELETE FROM holds WHERE txn_id = ?", txn_id)
+        await tx.execute(UNPLACE, txn_id)
         raise HoldRefused("51", f"agent {agent_id} deposit does not cover {amount}")
 
 
@@ -136,25 +149,18 @@ async def _count_usage(tx: Tx, agent_id: str, business_date: str, amount: int, l
     concurrent holds cannot both slip under the limit. Usage is counted even without a limit."""
     if limit is not None and amount > limit:
         return False
-    upsert = ("INSERT INTO daily_usage (agent_id, business_date, used) VALUES (?, ?, ?)"
-              " ON CONFLICT (agent_id, business_date) DO UPDATE SET used = daily_usage.used + excluded.used")
     if limit is None:
-        return await tx.execute(upsert, agent_id, business_date, amount) == 1
-    return await tx.execute(upsert + " WHERE daily_usage.used + excluded.used <= ?",
-                            agent_id, business_date, amount, limit) == 1
+        return await tx.execute(USAGE, agent_id, business_date, amount) == 1
+    return await tx.execute(USAGE_LIMITED, agent_id, business_date, amount, limit) == 1
 
 
 async def _uncount_usage(tx: Tx, agent_id: str, business_date: str, amount: int) -> None:
-    await tx.execute("UPDATE daily_usage SET used = used - ? WHERE agent_id = ? AND business_date = ?",
-                     amount, agent_id, business_date)
+    await tx.execute(UNCOUNT, amount, agent_id, business_date)
 
 
 async def _take_hold(tx: Tx, txn_id: int, from_state: str, to_state: str):
     """Moves a hold between states; returns its row, or None when it was not in `from_state`."""
-    return await tx.fetchone(
-        "UPDATE holds SET state = ?, updated_at = ? WHERE txn_id = ? AND state = ?"
-        " RETURNING agent_id, amount, business_date",
-        to_state, utc_now(), txn_id, from_state)
+    return await tx.fetchone(TAKE, to_state, utc_now(), txn_id, from_state)
 
 
 async def debit_hold(tx: Tx, txn_id: int, bank_id: str) -> bool:
@@ -168,8 +174,7 @@ async def debit_hold(tx: Tx, txn_id: int, bank_id: str) -> bool:
                           agent_id=agent_id, txn_id=txn_id, business_date=hold["business_date"],
                           new_accounts=((bank, "bank"),)):
         raise StorageError(f"ledger: txn {txn_id} was held but already has a debit entry")
-    await tx.defer("UPDATE accounts SET balance = balance - ?, held = held - ? WHERE account_id = ?",
-                   amount, amount, agent)
+    await tx.defer(DEBIT, amount, amount, agent)
     await _move(tx, bank, amount)  # last: every debit to this bank updates this row (PostgreSQL locks it)
     return True
 
@@ -181,8 +186,7 @@ async def release_hold(tx: Tx, txn_id: int) -> bool:
     if hold is None:
         return False
     await _uncount_usage(tx, hold["agent_id"], hold["business_date"], hold["amount"])
-    await tx.execute("UPDATE accounts SET held = held - ? WHERE account_id = ?",
-                     hold["amount"], agent_account(hold["agent_id"]))
+    await tx.execute(UNRESERVE, hold["amount"], agent_account(hold["agent_id"]))
     return True
 
 
@@ -297,3 +301,76 @@ async def check_books(tx: Tx) -> list[str]:
         for row in await tx.fetchall(sql):
             problems.append(message.format(*tuple(row)))
     return problems
+
+
+# ---- the same moves inside PostgreSQL (switch/ledger/units.py calls them) ---------------------
+# Each function does what its Python namesake above does, statement for statement, in the same row
+# lock order, so that a payment's unit is one round trip; tests/ledger run both. A function whose
+# body changes gets the next version in its name: nodes of two versions never replace each other's.
+
+def _money_functions() -> str:
+    from .storage.postgres import bind_names as n
+    return f"""
+CREATE OR REPLACE FUNCTION ppob_place_hold_v1(p_txn_id BIGINT, p_agent_id TEXT, p_amount BIGINT,
+    p_date TEXT, p_limit BIGINT, p_now TEXT) RETURNS TEXT LANGUAGE plpgsql AS $fn$
+DECLARE  -- place_hold: '' once held (or held before), else the refusal's code ('61', '51')
+    v_placed BIGINT; v_count BIGINT := 0; v_account TEXT := 'agent:' || p_agent_id;
+BEGIN
+    {n(PLACE, 'p_txn_id', 'p_agent_id', 'p_amount', 'p_date', 'p_now', 'p_now')} INTO v_placed;
+    IF v_placed IS NULL THEN RETURN ''; END IF;
+    IF p_limit IS NULL THEN
+        {n(USAGE, 'p_agent_id', 'p_date', 'p_amount')};
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+    ELSIF p_amount <= p_limit THEN
+        {n(USAGE_LIMITED, 'p_agent_id', 'p_date', 'p_amount', 'p_limit')};
+        GET DIAGNOSTICS v_count = ROW_COUNT;
+    END IF;
+    IF v_count <> 1 THEN
+        {n(UNPLACE, 'p_txn_id')};
+        RETURN '61';
+    END IF;
+    {n(RESERVE, 'p_amount', 'v_account', 'p_amount')};
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+        {n(UNCOUNT, 'p_amount', 'p_agent_id', 'p_date')};
+        {n(UNPLACE, 'p_txn_id')};
+        RETURN '51';
+    END IF;
+    RETURN '';
+END $fn$;
+
+CREATE OR REPLACE FUNCTION ppob_debit_hold_v1(p_txn_id BIGINT, p_bank_id TEXT, p_now TEXT)
+    RETURNS BOOLEAN LANGUAGE plpgsql AS $fn$
+DECLARE  -- debit_hold
+    v_agent TEXT; v_amount BIGINT; v_date TEXT; v_entry BIGINT; v_account TEXT;
+    v_bank TEXT := 'bank:' || p_bank_id;
+BEGIN
+    {n(TAKE, "'debited'", 'p_now', 'p_txn_id', "'held'")} INTO v_agent, v_amount, v_date;
+    IF NOT FOUND THEN RETURN FALSE; END IF;
+    v_account := 'agent:' || v_agent;
+    {n(ENTRY, "'debit'", 'p_txn_id::TEXT', 'v_agent', 'p_txn_id', 'v_date', 'NULL', 'p_now')} INTO v_entry;
+    IF v_entry IS NULL THEN
+        RAISE EXCEPTION 'ledger: txn % was held but already has a debit entry', p_txn_id;
+    END IF;
+    {n(ENSURE, 'v_bank', "'bank'")};
+    {n(postings_sql(2), 'v_entry', 'v_account', '-v_amount', 'v_entry', 'v_bank', 'v_amount')};
+    {n(DEBIT, 'v_amount', 'v_amount', 'v_account')};
+    {n(MOVE, 'v_amount', 'v_bank')};  -- last: the bank's row is the hot one
+    RETURN TRUE;
+END $fn$;
+
+CREATE OR REPLACE FUNCTION ppob_release_hold_v1(p_txn_id BIGINT, p_now TEXT)
+    RETURNS BOOLEAN LANGUAGE plpgsql AS $fn$
+DECLARE  -- release_hold
+    v_agent TEXT; v_amount BIGINT; v_date TEXT;
+BEGIN
+    {n(TAKE, "'released'", 'p_now', 'p_txn_id', "'held'")} INTO v_agent, v_amount, v_date;
+    IF NOT FOUND THEN RETURN FALSE; END IF;
+    {n(UNCOUNT, 'v_amount', 'v_agent', 'v_date')};
+    {n(UNRESERVE, 'v_amount', "'agent:' || v_agent")};
+    RETURN TRUE;
+END $fn$;
+"""
+
+
+POSTGRES_FUNCTIONS = _money_functions()

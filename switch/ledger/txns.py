@@ -84,6 +84,13 @@ class Txn:
 
 
 # ---- transactions ------------------------------------------------------------------------------
+# (also run inside PostgreSQL: ledger/units.py) ON CONFLICT, not a caught DuplicateKey: a savepoint
+INSERT_TXN = ("INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
+              " amount, request_hash, state, business_date, original_txn_id, request, node_id, created_at,"
+              " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+              " ON CONFLICT (terminal_id, stan, f7, mti) DO NOTHING RETURNING txn_id")
+PAY_BILL = "INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
+UNPAY_BILLS = "DELETE FROM paid_bills WHERE txn_id = ?"
 
 async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | None, mti: str, stan: str,
                      f7: str, proc_code: str | None, product: str | None, customer: str | None,
@@ -92,13 +99,8 @@ async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | Non
                      original_txn_id: int | None = None) -> int | None:
     """Inserts a new transaction; None when (terminal, STAN, field 7, MTI) is already there."""
     now = now_iso()
-    # ON CONFLICT, not a caught DuplicateKey: PostgreSQL would need a savepoint (2 round trips more)
     return await tx.fetchval(
-        "INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer,"
-        " amount, request_hash, state, business_date, original_txn_id, request, node_id,"
-        " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-        " ON CONFLICT (terminal_id, stan, f7, mti) DO NOTHING RETURNING txn_id",
-        kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer, amount,
+        INSERT_TXN, kind, terminal_id, agent_id, mti, stan, f7, proc_code, product, customer, amount,
         request_hash, TxnState(state).value, business_date, original_txn_id, fields_json(request), node_id, now,
         now)
 
@@ -225,8 +227,7 @@ async def all_paid(tx: Tx, product: str, customer: str, periods: list[str]) -> b
 
 async def mark_paid(tx: Tx, product: str, customer: str, periods: list[str], txn_id: int) -> None:
     for period in periods:  # deferred (Tx.defer): on PostgreSQL they travel with the debit's COMMIT
-        await tx.defer("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
-                         " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+        await tx.defer(PAY_BILL, product, customer, period, txn_id)
 
 
 async def claim_bills(tx: Tx, product: str, customer: str, periods: list[str], txn_id: int) -> int:
@@ -236,13 +237,12 @@ async def claim_bills(tx: Tx, product: str, customer: str, periods: list[str], t
     back with unmark_paid."""
     taken = 0
     for period in periods:
-        taken += await tx.execute("INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?)"
-                                  " ON CONFLICT DO NOTHING", product, customer, period, txn_id)
+        taken += await tx.execute(PAY_BILL, product, customer, period, txn_id)
     return taken
 
 
 async def unmark_paid(tx: Tx, txn_id: int) -> None:
-    await tx.execute("DELETE FROM paid_bills WHERE txn_id = ?", txn_id)
+    await tx.execute(UNPAY_BILLS, txn_id)
 
 
 # ---- store and forward (reversals, advices) ----------------------------------------------------

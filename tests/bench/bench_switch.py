@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -266,14 +267,20 @@ async def bench(args: argparse.Namespace) -> None:
 
 
 async def against(bed: Bed, args: argparse.Namespace) -> None:
-    """This tree's switch and another's (e.g. the commit before a change) on SQLite, loaded at the same
+    """This tree's switch and another's (e.g. the commit before a change) on SQLite (with --skip-sqlite
+    on PostgreSQL, a fresh database each), loaded at the same
     time by two load generators: on a shared machine only such a paired comparison says what a change
     bought. CPU per request is the figure to read; the rates share the machine."""
     trees = {"this": ROOT, "other": Path(args.against).resolve()}
     seen: dict[str, list[Phase]] = {}
+    postgres = args.skip_sqlite and args.database != "none"  # --skip-sqlite: both on PostgreSQL
+    print(f"paired on {'PostgreSQL (a database each)' if postgres else 'SQLite'}")
     for n in range(args.repeat):
-        async with SwitchUnderTest(bed, f"sqlite:///{bed.folder}/this{n}.db", f"this{n}", trees["this"]) as a, \
-                SwitchUnderTest(bed, f"sqlite:///{bed.folder}/other{n}.db", f"other{n}", trees["other"]) as b:
+        async with contextlib.AsyncExitStack() as stack:
+            urls = [await stack.enter_async_context(FreshPostgres(args.database)) if postgres
+                    else f"sqlite:///{bed.folder}/{name}{n}.db" for name in trees]
+            a = await stack.enter_async_context(SwitchUnderTest(bed, urls[0], f"this{n}", trees["this"]))
+            b = await stack.enter_async_context(SwitchUnderTest(bed, urls[1], f"other{n}", trees["other"]))
             for op in ("inquiry", "payment"):
                 pair = await asyncio.gather(*(bed.load(sw.process.pid, sw.port, op, name)
                                               for name, sw in (("this", a), ("other", b))))

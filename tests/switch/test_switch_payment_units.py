@@ -16,7 +16,7 @@ def flow_units(db) -> list[str]:
 
     async def unit(work):
         name = getattr(work, "__qualname__", "")
-        if name.startswith(("record", "hold", "finish", "fail_over", "no_answer")):
+        if name.startswith(("record", "hold", "finish", "store", "fail_over", "no_answer")):
             names.append(name)
         return await original(work)
     db.unit = unit

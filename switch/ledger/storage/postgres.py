@@ -50,6 +50,25 @@ def rewrite_placeholders(sql: str) -> str:
     return _TOKENS.sub(number, sql)
 
 
+def bind_names(sql: str, *names: str) -> str:
+    """`sql` with each bare `?` replaced by the next of `names`: a portable statement (the one the
+    Python unit runs) inside a PL/pgSQL function, with its arguments or variables in place."""
+    given = iter(names)
+
+    def name(match: re.Match[str]) -> str:
+        if match.group(0) != "?":
+            return match.group(0)
+        value = next(given, None)
+        if value is None:
+            raise ValueError(f"fewer names than placeholders in: {sql.strip()[:80]}")
+        return value
+
+    text = _TOKENS.sub(name, sql)
+    if next(given, None) is not None:
+        raise ValueError(f"more names than placeholders in: {sql.strip()[:80]}")
+    return text
+
+
 def _needs_savepoint(sql: str) -> bool:
     """A plain INSERT may hit a unique key that the unit expects to catch (DuplicateKey). On
     PostgreSQL any error aborts the transaction, so such a statement runs in a savepoint, which keeps
@@ -211,6 +230,7 @@ class PostgresDatabase(Database):
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
         self._sql_cache: dict[str, _Statement] = {}
+        self._texts: dict[str, str] = {}  # one_statement's SQL with $n placeholders
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -248,6 +268,55 @@ class PostgresDatabase(Database):
             self.units += 1
             return result
         raise AssertionError("unreachable")
+
+    async def one_statement(self, sql: str, *args: Any, install: str) -> asyncpg.Record | None:
+        """A whole unit as one statement (a call of a server-side function that does the unit), in
+        autocommit: it is its own transaction, so it costs one round trip, no BEGIN and no COMMIT. Its
+        row is returned once it is committed. Retried like a unit on a serialization failure or a
+        deadlock; `install` (CREATE OR REPLACE FUNCTION ...) is run once, under the schema lock, when
+        the function is not in the database yet (a new database, or a node of a newer version)."""
+        if _inside_unit.get():
+            raise StorageError("a unit cannot open another unit or read(): use the unit's tx")
+        if self._pool is None:
+            raise StorageError("postgresql: database is not open")
+        text = self._texts.get(sql) or self._texts.setdefault(sql, rewrite_placeholders(sql))
+        installed = False
+        for attempt in range(RETRIES + 1):
+            try:
+                self.round_trips += 1
+                async with self._pool.acquire() as conn:
+                    row = await conn.fetchrow(text, *args)
+            except asyncpg.UndefinedFunctionError as exc:
+                if installed:
+                    raise StorageError(f"postgresql: {exc}") from exc
+                await self._install(install)
+                installed = True
+                continue
+            except _RETRYABLE as exc:
+                if attempt == RETRIES:
+                    raise StorageError(f"postgresql: gave up after {RETRIES} retries: {exc}") from exc
+                self.retries += 1
+                await asyncio.sleep(0.005 * (attempt + 1))
+                continue
+            except asyncpg.UniqueViolationError as exc:
+                raise DuplicateKey(f"{exc} ({sql.strip()[:80]})") from exc
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                raise StorageError(f"postgresql: {exc} ({sql.strip()[:80]})") from exc
+            self.commits += 1
+            self.units += 1
+            return row
+        raise StorageError(f"postgresql: gave up after {RETRIES} retries ({sql.strip()[:80]})")
+
+    async def _install(self, ddl: str) -> None:
+        if self._pool is None:
+            raise StorageError("postgresql: database is not open")
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                self.round_trips += 4  # BEGIN, the lock, the functions, COMMIT (once per version)
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+                await conn.execute(ddl)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StorageError(f"postgresql: cannot install the ledger's functions: {exc}") from exc
 
     async def read(self, work: Callable[[PostgresTx], Awaitable[T]]) -> T:
         try:

@@ -1,0 +1,175 @@
+"""A payment's two durable units — its record with its hold, its answer with its debit or release —
+as one statement each on PostgreSQL.
+
+On PostgreSQL a unit run from Python costs a round trip per statement plus BEGIN (6 for the hold, 5
+for the answer), and each is a wake-up of the switch and of a server process. Here the unit is a
+PL/pgSQL function that runs the very statements of txns and money (their text is shared, see
+money.POSTGRES_FUNCTIONS) in the same order, called in autocommit: one round trip, no BEGIN/COMMIT.
+SQLite keeps the Python units (there a statement costs no round trip). The functions are installed
+when first missing (storage's one_statement), under the schema lock; a function whose body changes
+gets the next version in its name, so nodes of two versions sharing a database never fight.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from . import money, txns
+from .states import TxnState, check_transition
+from .storage import Database, Tx, utc_now
+from .storage.postgres import PostgresDatabase, bind_names as n
+
+RRN_LATER = "{rrn}"  # field 37 of a bank request built before its unit gives the txn id
+
+
+@dataclass(frozen=True)
+class Debit:
+    """An approved payment's money, moved with its answer: the hold becomes a debit, its bills paid."""
+    txn_id: int
+    bank_id: str
+    product: str
+    customer: str
+    periods: Sequence[str]
+
+    async def __call__(self, tx: Tx) -> None:
+        await money.debit_hold(tx, self.txn_id, self.bank_id)
+        await txns.mark_paid(tx, self.product, self.customer, list(self.periods), self.txn_id)
+
+
+@dataclass(frozen=True)
+class Release:
+    """A payment that did not happen: its hold goes and the bills it took are free again."""
+    txn_id: int
+
+    async def __call__(self, tx: Tx) -> None:
+        await money.release_hold(tx, self.txn_id)
+        await txns.unmark_paid(tx, self.txn_id)
+
+
+def in_one_statement(db: Database, moves: Sequence[object] = ()) -> bool:
+    """Whether a unit (with these moves of money alongside the answer) runs as one statement here."""
+    return isinstance(db, PostgresDatabase) and len(moves) <= 1 and all(
+        isinstance(move, (Debit, Release)) for move in moves)
+
+
+async def hold_payment(db: Database, record: dict[str, Any], periods: list[str], daily_limit: int | None,
+                       bank_id: str, bank_stan: str, bank_request: dict[int, str]) -> tuple[int | None, str | None]:
+    """The payment's record, its bills claimed, its hold placed on the agent's deposit and its state
+    'sent' (with the bank, its STAN and `bank_request`, whose field 37 is RRN_LATER), in one unit.
+    Returns (txn id, None) once held; (txn id, code) when refused ('88' bills taken, '61', '51': the
+    record stays, nothing else); (None, None) when the record is a repeat (nothing was done)."""
+    money._positive(record["amount"])
+    check_transition((TxnState.RECEIVED,), TxnState.SENT)
+    row = await _postgres(db).one_statement(
+        HOLD_CALL, record["kind"], record["terminal_id"], record["agent_id"], record["mti"], record["stan"],
+        record["f7"], record["proc_code"], record["product"], record["customer"], record["amount"],
+        record["request_hash"], record["business_date"], txns.fields_json(record["request"]), record["node_id"],
+        utc_now(), periods, daily_limit, bank_id, bank_stan, txns.fields_json(bank_request), install=FUNCTIONS)
+    if row is None:
+        raise AssertionError("a function call always has a row")
+    return row["o_txn_id"], row["o_refused"]
+
+
+async def store_answer(db: Database, txn_id: int, expected: tuple[TxnState, ...], changes: dict[str, Any],
+                       moves: Sequence[object]) -> dict[int, str] | None:
+    """txns.set_state_if with `changes` (state, rc, response, business_date; rrn, bank_id, bank_stan,
+    bank_response when known) and, when it wins, the move of money (a Debit or Release), in one unit.
+    Returns the answer stored before when the transaction was decided elsewhere, else None."""
+    state = changes["state"]
+    check_transition(expected, state)
+    move = moves[0] if moves else None
+    debit = move if isinstance(move, Debit) else None
+    kind = "debit" if debit else "release" if isinstance(move, Release) else ""
+    row = await _postgres(db).one_statement(
+        ANSWER_CALL, txn_id, [TxnState(s).value for s in expected], TxnState(state).value, changes["rc"],
+        txns.fields_json(changes["response"]), changes["business_date"], changes.get("rrn"),
+        changes.get("bank_id"), changes.get("bank_stan"), txns.fields_json(changes.get("bank_response")),
+        utc_now(), kind, debit.bank_id if debit else None, debit.product if debit else None,
+        debit.customer if debit else None, list(debit.periods) if debit else [], install=FUNCTIONS)
+    if row is None or row["o_moved"]:
+        return None
+    return txns.fields_from_json(row["o_response"])
+
+
+def _postgres(db: Database) -> PostgresDatabase:
+    if not isinstance(db, PostgresDatabase):
+        raise TypeError("one-statement units run on PostgreSQL only (see in_one_statement)")
+    return db
+
+
+HOLD_CALL = ("SELECT o_txn_id, o_refused FROM ppob_payment_hold_v1("
+             + ", ".join("?" * 20) + ")")
+ANSWER_CALL = ("SELECT o_moved, o_response FROM ppob_answer_v1(" + ", ".join("?" * 16) + ")")
+
+_SET_RRN = "UPDATE txns SET rrn = ?, updated_at = ? WHERE txn_id = ?"  # update_txn(rrn=...)
+_SENT = txns._state_move(0, (TxnState.RECEIVED,), TxnState.SENT,
+                         dict.fromkeys(("bank_id", "bank_stan", "bank_request", "rrn")))[0]
+_RRN_IN_REQUEST = f"replace(p_bank_request, '\"37\":\"{RRN_LATER}\"', '\"37\":\"' || v_rrn || '\"')"
+
+FUNCTIONS = money.POSTGRES_FUNCTIONS + f"""
+CREATE OR REPLACE FUNCTION ppob_payment_hold_v1(
+    p_kind TEXT, p_terminal_id TEXT, p_agent_id TEXT, p_mti TEXT, p_stan TEXT, p_f7 TEXT,
+    p_proc_code TEXT, p_product TEXT, p_customer TEXT, p_amount BIGINT, p_request_hash TEXT,
+    p_business_date TEXT, p_request TEXT, p_node_id TEXT, p_now TEXT, p_periods TEXT[], p_limit BIGINT,
+    p_bank_id TEXT, p_bank_stan TEXT, p_bank_request TEXT, OUT o_txn_id BIGINT, OUT o_refused TEXT)
+    LANGUAGE plpgsql AS $fn$
+DECLARE  -- flows/payment.py hold's unit (write_record, claim_bills, place_hold, set_state_of_own)
+    v_rrn TEXT; v_period TEXT; v_count BIGINT; v_taken BIGINT := 0;
+BEGIN
+    {n(txns.INSERT_TXN, 'p_kind', 'p_terminal_id', 'p_agent_id', 'p_mti', 'p_stan', 'p_f7', 'p_proc_code',
+       'p_product', 'p_customer', 'p_amount', 'p_request_hash', "'received'", 'p_business_date', 'NULL',
+       'p_request', 'p_node_id', 'p_now', 'p_now')} INTO o_txn_id;
+    IF o_txn_id IS NULL THEN RETURN; END IF;  -- a repeat: the caller reads the earlier one
+    v_rrn := lpad(o_txn_id::TEXT, 12, '0');
+    IF cardinality(p_periods) > 0 THEN
+        FOREACH v_period IN ARRAY p_periods LOOP
+            {n(txns.PAY_BILL, 'p_product', 'p_customer', 'v_period', 'o_txn_id')};
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            v_taken := v_taken + v_count;
+        END LOOP;
+        IF v_taken = 0 THEN  -- paid, or being paid right now by another payment of them
+            {n(_SET_RRN, 'v_rrn', 'p_now', 'o_txn_id')};
+            o_refused := '88';
+            RETURN;
+        END IF;
+    END IF;
+    o_refused := ppob_place_hold_v1(o_txn_id, p_agent_id, p_amount, p_business_date, p_limit, p_now);
+    IF o_refused <> '' THEN
+        {n(txns.UNPAY_BILLS, 'o_txn_id')};
+        {n(_SET_RRN, 'v_rrn', 'p_now', 'o_txn_id')};
+        RETURN;
+    END IF;
+    o_refused := NULL;
+    {n(_SENT, 'p_bank_id', 'p_bank_stan', _RRN_IN_REQUEST, 'v_rrn', "'sent'", 'p_now', 'o_txn_id',
+       "'received'")};
+END $fn$;
+
+CREATE OR REPLACE FUNCTION ppob_answer_v1(
+    p_txn_id BIGINT, p_expected TEXT[], p_state TEXT, p_rc TEXT, p_response TEXT, p_business_date TEXT,
+    p_rrn TEXT, p_bank_id TEXT, p_bank_stan TEXT, p_bank_response TEXT, p_now TEXT, p_move TEXT,
+    p_move_bank TEXT, p_product TEXT, p_customer TEXT, p_periods TEXT[],
+    OUT o_moved BOOLEAN, OUT o_response TEXT) LANGUAGE plpgsql AS $fn$
+DECLARE  -- flows/common.py store_answer for a recorded transaction (set_state_if, then the money)
+    v_period TEXT;
+BEGIN
+    UPDATE txns SET rrn = COALESCE(p_rrn, rrn), state = p_state, rc = p_rc, response = p_response,
+        business_date = p_business_date, bank_id = COALESCE(p_bank_id, bank_id),
+        bank_stan = COALESCE(p_bank_stan, bank_stan),
+        bank_response = COALESCE(p_bank_response, bank_response), updated_at = p_now
+        WHERE txn_id = p_txn_id AND state = ANY (p_expected);
+    o_moved := FOUND;
+    IF NOT o_moved THEN  -- decided elsewhere (recovery, another node): its stored answer
+        SELECT response INTO o_response FROM txns WHERE txn_id = p_txn_id;
+        RETURN;
+    END IF;
+    IF p_move = 'debit' THEN
+        PERFORM ppob_debit_hold_v1(p_txn_id, p_move_bank, p_now);
+        FOREACH v_period IN ARRAY p_periods LOOP
+            {n(txns.PAY_BILL, 'p_product', 'p_customer', 'v_period', 'p_txn_id')};
+        END LOOP;
+    ELSIF p_move = 'release' THEN
+        PERFORM ppob_release_hold_v1(p_txn_id, p_now);
+        {n(txns.UNPAY_BILLS, 'p_txn_id')};
+    END IF;
+END $fn$;
+"""
