@@ -113,7 +113,17 @@ class TxnContext:
 
 
 def request_hash(msg: Message) -> str:
-    content = {str(k): v for k, v in sorted(msg.fields.items()) if k not in MAC_FIELDS}
+    """SHA-256 of json.dumps([mti, {field: value}]) without the MAC, fields in order. Records keep
+    it, so its text never changes: values that JSON writes as they are (printable ASCII without a
+    quote or backslash — every decoded field) are joined directly, which is several times faster."""
+    items = [(k, v) for k, v in sorted(msg.fields.items()) if k not in MAC_FIELDS]
+    values = [msg.mti, *(v for _, v in items)]
+    if all(type(v) is str for v in values):
+        joined = "".join(values)
+        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+            body = ", ".join([f'"{k}": "{v}"' for k, v in items])
+            return hashlib.sha256(f'["{msg.mti}", {{{body}}}]'.encode()).hexdigest()
+    content = {str(k): v for k, v in items}
     return hashlib.sha256(json.dumps([msg.mti, content]).encode()).hexdigest()
 
 

@@ -94,7 +94,7 @@ class TerminalGateway:
         ctx = seen["ctx"] = TxnContext(session=session, request=request, terminal=terminal, agent=agent)
         if malformed is not None:
             ctx.decline("30", reason=f"malformed message: {malformed}")
-        elif not verify_decoded(request, raw, terminal.key):
+        elif not verify_decoded(request, raw, session.mac_key(terminal.key)):
             self._count_mac_failure()
             ctx.decline("63", reason="the MAC does not verify with the terminal's key (a stale key after a rekey?)")
         else:
@@ -120,7 +120,7 @@ class TerminalGateway:
         own = (request.get(41) or "").rstrip() == session.terminal_id
         key = session.key if own else None
         try:
-            return sign(response, key, TI) if key is not None else encode(response, TI)
+            return sign(response, session.mac_key(key), TI) if key is not None else encode(response, TI)
         except CodecError:
             return None
 
@@ -202,7 +202,7 @@ class TerminalGateway:
     async def _answer(self, ctx: TxnContext, started: float) -> bytes:
         response = await finish(ctx, self.svc)
         try:
-            raw = sign(response, ctx.terminal.key, TI)
+            raw = sign(response, ctx.session.mac_key(ctx.terminal.key), TI)
         except CodecError as exc:  # something we were given cannot go back on the wire
             log.error("terminal_response_unencodable", terminal=ctx.terminal_id, error=str(exc))
             fallback = Message(response.mti, {n: v for n, v in response.fields.items()

@@ -345,15 +345,20 @@ class BankLink:
         log.debug("bank_out", bank=self.id, peer=channel.peer, mti=msg.mti, proc=msg.get(3), network=msg.get(70),
                  stan=stan, rrn=msg.get(37))
         started, answer = time.monotonic(), None
+        # a timer that fails the future itself, not wait_for (a second future and callbacks per request)
+        expiry = asyncio.get_running_loop().call_later(timeout, self._expire, future, msg.mti, stan, timeout)
         try:
-            answer = await asyncio.wait_for(future, timeout)
+            answer = await future
             return answer
-        except asyncio.TimeoutError:
-            raise BankTimeout(f"bank {self.id}: no answer to {msg.mti} STAN {stan} in {timeout:g} s")
         finally:
+            expiry.cancel()
             channel.waiting.discard(stan)
             self._mux.forget(msg)
             self._exchanged(msg, answer, time.monotonic() - started)
+
+    def _expire(self, future: asyncio.Future[Message], mti: str, stan: str, timeout: float) -> None:
+        if not future.done():
+            future.set_exception(BankTimeout(f"bank {self.id}: no answer to {mti} STAN {stan} in {timeout:g} s"))
 
     def _exchanged(self, request: Message, answer: Message | None, seconds: float) -> None:
         (log.debug if answer is not None else log.info)(

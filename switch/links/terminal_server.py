@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 import structlog
 
 from switch.config import TerminalsSection
-from switch.wire import (ConnectionClosed, FrameReader, FramingError, FrameTooLarge, IdleTimeout,
+from switch.wire import (ConnectionClosed, FrameReader, FramingError, FrameTooLarge, IdleTimeout, MacKey,
                          StallTimeout, frame)
 
 from .acceptor import Acceptor
@@ -55,6 +55,7 @@ class TerminalSession:
     _writer: asyncio.StreamWriter | None = field(default=None, repr=False)
     _outbox: list[bytes] = field(default_factory=list, repr=False)  # framed answers not yet written
     _on_sign_on: Callable[["TerminalSession"], None] = field(default=lambda s: None, repr=False)
+    _mac: MacKey | None = field(default=None, repr=False)  # the key in use, ready for CMAC
 
     @property
     def in_flight(self) -> int:
@@ -64,6 +65,13 @@ class TerminalSession:
         self.terminal_id, self.key, self.signed_on = terminal_id, key, True
         self.opened.clear()  # after a sign-on the key is opened afresh from the database
         self._on_sign_on(self)
+
+    def mac_key(self, key: bytes) -> MacKey:
+        """`key` made ready for CMAC, once per connection (again only when the key changes)."""
+        ready = self._mac
+        if ready is None or (ready.key is not key and ready.key != key):
+            ready = self._mac = MacKey(key)
+        return ready
 
     def send(self, raw: bytes) -> None:
         """Queues one answer: the answers finished in one turn of the event loop (a group commit

@@ -8,6 +8,7 @@ Public API (import from here):
     decode(raw, spec=TI) -> Message;  encode(msg, spec=TI) -> bytes
     TI, HI                       field specs (loaded from specs/*.json)
     compute_mac(key, data) -> str;  sign(msg, key, spec=TI) -> bytes;  verify(raw, key) -> bool
+    MacKey(key)                  a key made ready once, for many MACs (key: bytes or MacKey above)
     FrameReader, frame(data, header) -> bytes
     field 48 (module switch.wire.field48): parse_request / build_request, parse_response / build_response
 """
@@ -18,14 +19,14 @@ from .field48 import (NONTAGLIS, POSTPAID, PREPAID, PRODUCTS, NontaglisInfo, Pos
                       PrepaidInfo, PrepaidSale, ProductRequest, build_request, build_response, parse_request,
                       parse_response)
 from .framing import FrameReader, frame, write_frame
-from .mac import compute_mac, mac_field, sign, verify, verify_decoded
+from .mac import MacKey, compute_mac, mac_field, sign, verify, verify_decoded
 from .message import RESPONSE_MTI, Message
 from .spec import HI, TI, Spec, load_spec
 
 __all__ = [
     "Message", "RESPONSE_MTI", "WireError", "CodecError", "UnknownProduct", "FramingError", "FrameTooLarge",
     "BadHeader", "IdleTimeout", "StallTimeout", "ConnectionClosed", "decode", "encode", "n", "an",
-    "TI", "HI", "Spec", "load_spec", "compute_mac", "mac_field", "sign", "verify", "verify_decoded", "FrameReader",
+    "TI", "HI", "Spec", "load_spec", "compute_mac", "MacKey", "mac_field", "sign", "verify", "verify_decoded", "FrameReader",
     "frame", "write_frame", "POSTPAID", "PREPAID", "NONTAGLIS", "PRODUCTS", "ProductRequest", "PostpaidBill",
     "PostpaidInfo", "PrepaidSale", "PrepaidInfo", "NontaglisInfo", "parse_request", "build_request",
     "parse_response", "build_response",

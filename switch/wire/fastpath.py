@@ -15,6 +15,10 @@ from .message import Message
 _HEX = "0123456789ABCDEF"
 # spec id -> (spec, table); table[n] = (prefix digits, max length, numeric) or None
 _TABLES: dict[int, tuple[Any, list[tuple[int, int, bool] | None]]] = {}
+# the length prefix of a value: _PREFIXES[digits][size]
+_PREFIXES = [[""], [f"{size:01d}" for size in range(10)], [f"{size:02d}" for size in range(100)],
+             [f"{size:03d}" for size in range(1000)]]
+_BIT = [1 << (128 - number) for number in range(129)]  # field n's bit in the 128-bit map
 
 
 def _table(spec: Any) -> list[tuple[int, int, bool] | None] | None:
@@ -97,30 +101,35 @@ def fast_encode(msg: Message, spec: Any) -> bytes | None:
     mti = msg.mti
     if table is None or not (isinstance(mti, str) and len(mti) == 4 and mti.isascii() and mti.isdigit()):
         return None
-    primary = secondary = 0
+    fields = msg.fields
+    try:
+        numbers = sorted(fields)
+    except TypeError:  # keys of several types: not field numbers
+        return None
+    bitmap = 0
     body: list[str] = []
-    for number in sorted(msg.fields) if all(type(n) is int for n in msg.fields) else ():
-        if not 2 <= number <= 128 or number == 65:
+    prefixes, bit_of = _PREFIXES, _BIT
+    for number in numbers:
+        if type(number) is not int or not 2 <= number <= 128 or number == 65:
             return None
-        entry, value = table[number], msg.fields[number]
-        if entry is None or not isinstance(value, str) or not value.isascii():
+        entry, value = table[number], fields[number]
+        if entry is None or type(value) is not str:
             return None
         digits, max_len, numeric = entry
         size = len(value)
         if size > max_len or (not digits and size != max_len):
             return None
-        if not (value.isdigit() if numeric else value.isprintable()):
+        if numeric and not value.isdigit():
             return None
-        if number <= 64:
-            primary |= 1 << (64 - number)
-        else:
-            secondary |= 1 << (128 - number)
-        body.append(f"{size:0{digits}d}{value}" if digits else value)
-    if len(body) != len(msg.fields):
+        bitmap |= bit_of[number]
+        if digits:
+            body.append(prefixes[digits][size])
+        body.append(value)
+    text = "".join(body)
+    if not (text.isascii() and text.isprintable()):  # every value at once (the prefixes are digits)
         return None
-    head = [mti]
-    if secondary:
-        head += [f"{primary | 1 << 63:016X}", f"{secondary:016X}"]
+    if bitmap & 0xFFFFFFFFFFFFFFFF:
+        head = f"{mti}{bitmap >> 64 | 1 << 63:016X}{bitmap & 0xFFFFFFFFFFFFFFFF:016X}"
     else:
-        head.append(f"{primary:016X}")
-    return "".join(head + body).encode("ascii")
+        head = f"{mti}{bitmap >> 64:016X}"
+    return (head + text).encode("ascii")

@@ -1,13 +1,14 @@
 """Log lines are JSON with UTC timestamps, and never carry keys, MACs or whole customer numbers."""
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
 import pytest
 import structlog
 
-from switch.ops.logging import configure_logging, mask_customer
+from switch.ops.logging import LineBatcher, Redactor, configure_logging, mask_customer
 
 
 @pytest.fixture
@@ -69,3 +70,38 @@ def test_messages_below_the_level_are_dropped():
 def test_an_unknown_level_is_refused():
     with pytest.raises(ValueError, match="log level"):
         configure_logging(level="chatty")
+
+
+def test_a_redactor_past_its_remembered_keys_still_redacts_and_masks():
+    redactor = Redactor()
+    for n in range(Redactor.MAX_KEYS + 5):
+        redactor(None, "info", {f"k{n}": "x"})
+    event = redactor(None, "info", {"Password": "pw", "customer": "532100000023", "url": "postgresql://u:pw@h/db"})
+    assert event["Password"] == "[redacted]" and event["customer"] == "5321******23"
+    assert "pw@" not in event["url"]
+
+
+async def test_lines_logged_in_one_turn_of_the_loop_go_out_together_at_its_end_in_order():
+    stream = io.StringIO()
+    batcher = LineBatcher(stream)
+    await asyncio.get_running_loop().run_in_executor(None, batcher.info, "one")
+    assert stream.getvalue() == "one\n"   # no loop runs in that thread: written at once
+    batcher.info("two")
+    batcher.warning("three")
+    assert stream.getvalue() == "one\n"
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "one\ntwo\nthree\n"
+    batcher.info("four")
+    await asyncio.get_running_loop().run_in_executor(None, batcher.info, "five")  # a thread: at once, after four
+    assert stream.getvalue().splitlines()[-2:] == ["four", "five"]
+
+
+def test_a_final_configuration_still_writes_json_lines_with_secrets_redacted():
+    stream = io.StringIO()
+    configure_logging(json=True, level="info", stream=stream, final=True)
+    try:
+        structlog.get_logger().info("terminal_added", key="00112233445566778899AABBCCDDEEFF", terminal="T1")
+    finally:
+        structlog.reset_defaults()
+    (line,) = lines(stream)
+    assert line["key"] == "[redacted]" and line["terminal"] == "T1"

@@ -148,3 +148,26 @@ def test_frame_refuses_data_its_header_cannot_count():
 def test_an_unknown_header_kind_is_refused():
     with pytest.raises(ValueError):
         frame(b"x", "3B")
+
+
+async def test_an_idle_timeout_after_many_frames_still_comes_on_time(link):
+    reader = link.frames(stall=SHORT)
+    for n in range(20):  # each frame moves the deadline on; the one timer follows it
+        await write_frame(link.client, b"frame %d" % n, "2B")
+        assert await reader.read_frame(idle_timeout=SHORT) == b"frame %d" % n
+        await asyncio.sleep(SHORT / 10)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(IdleTimeout):
+        await reader.read_frame(idle_timeout=SHORT)
+    assert SHORT * 0.9 <= asyncio.get_running_loop().time() - started < SHORT * 5
+
+
+async def test_a_reader_cancelled_from_outside_is_cancelled_not_timed_out(link):
+    reader = link.frames(stall=SHORT)
+    task = asyncio.create_task(reader.read_frame(idle_timeout=SHORT))
+    await asyncio.sleep(SHORT / 4)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await write_frame(link.client, b"after", "2B")  # the reader still works afterwards
+    assert await reader.read_frame(idle_timeout=SHORT) == b"after"

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wire_strategies import messages
 
-from switch.wire import TI, CodecError, Message, decode, encode, mac_field, sign, verify
+from switch.wire import TI, CodecError, MacKey, Message, compute_mac, decode, encode, mac_field, sign, verify
 
 KEY = bytes(range(16))
 MAC_FIELDS = frozenset({64, 128})
@@ -76,3 +76,19 @@ def test_flipping_any_byte_of_a_signed_message_fails_verify(msg, key, data):
         assert verify(bytes(raw), key) is False
     except CodecError:
         pass  # the flip broke the encoding itself: also refused
+
+
+@given(st.binary(min_size=16, max_size=16), st.binary(max_size=600))
+@settings(max_examples=200)
+def test_a_key_made_ready_once_macs_as_the_key_bytes_do(key, data):
+    ready = MacKey(key)
+    assert compute_mac(ready, data) == compute_mac(ready, data) == compute_mac(key, data)
+
+
+def test_a_ready_key_signs_and_verifies_like_its_bytes_and_never_shows_itself():
+    ready = MacKey(KEY)
+    assert sign(INQUIRY, ready) == sign(INQUIRY, KEY)
+    assert verify(sign(INQUIRY, KEY), ready) and not verify(sign(INQUIRY, KEY), MacKey(bytes(16)))
+    assert KEY.hex() not in repr(ready).lower() and "redacted" in repr(ready)
+    with pytest.raises(ValueError):
+        MacKey(b"short")
