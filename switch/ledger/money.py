@@ -8,7 +8,7 @@ last so their row lock is held for as short a time as possible.
 """
 from __future__ import annotations
 
-from .storage import StorageError, Tx, utc_now
+from .storage import NAME_HERE, ServerFunction, StorageError, Tx, server_function, utc_now
 
 TOPUPS = "switch:topups"
 COMMISSION = "switch:commission"
@@ -305,13 +305,15 @@ async def check_books(tx: Tx) -> list[str]:
 
 # ---- the same moves inside PostgreSQL (switch/ledger/units.py calls them) ---------------------
 # Each function does what its Python namesake above does, statement for statement, in the same row
-# lock order, so that a payment's unit is one round trip; tests/ledger run both. A function whose
-# body changes gets the next version in its name: nodes of two versions never replace each other's.
+# lock order, so that a payment's unit is one round trip; tests/ledger run both. Its name ends in a
+# hash of its whole definition (storage.server_function): a changed statement text above is a new
+# function, and nodes of two versions sharing a database never replace each other's.
 
-def _money_functions() -> str:
+def postgres_functions() -> dict[str, ServerFunction]:
+    """place_hold, debit_hold and release_hold as PL/pgSQL functions, by their Python names."""
     from .storage.postgres import bind_names as n
-    return f"""
-CREATE OR REPLACE FUNCTION ppob_place_hold_v1(p_txn_id BIGINT, p_agent_id TEXT, p_amount BIGINT,
+    place = server_function("ppob_place_hold", f"""
+CREATE FUNCTION {NAME_HERE}(p_txn_id BIGINT, p_agent_id TEXT, p_amount BIGINT,
     p_date TEXT, p_limit BIGINT, p_now TEXT) RETURNS TEXT LANGUAGE plpgsql AS $fn$
 DECLARE  -- place_hold: '' once held (or held before), else the refusal's code ('61', '51')
     v_placed BIGINT; v_count BIGINT := 0; v_account TEXT := 'agent:' || p_agent_id;
@@ -338,8 +340,9 @@ BEGIN
     END IF;
     RETURN '';
 END $fn$;
-
-CREATE OR REPLACE FUNCTION ppob_debit_hold_v1(p_txn_id BIGINT, p_bank_id TEXT, p_now TEXT)
+""")
+    debit = server_function("ppob_debit_hold", f"""
+CREATE FUNCTION {NAME_HERE}(p_txn_id BIGINT, p_bank_id TEXT, p_now TEXT)
     RETURNS BOOLEAN LANGUAGE plpgsql AS $fn$
 DECLARE  -- debit_hold
     v_agent TEXT; v_amount BIGINT; v_date TEXT; v_entry BIGINT; v_account TEXT;
@@ -358,8 +361,9 @@ BEGIN
     {n(MOVE, 'v_amount', 'v_bank')};  -- last: the bank's row is the hot one
     RETURN TRUE;
 END $fn$;
-
-CREATE OR REPLACE FUNCTION ppob_release_hold_v1(p_txn_id BIGINT, p_now TEXT)
+""")
+    release = server_function("ppob_release_hold", f"""
+CREATE FUNCTION {NAME_HERE}(p_txn_id BIGINT, p_now TEXT)
     RETURNS BOOLEAN LANGUAGE plpgsql AS $fn$
 DECLARE  -- release_hold
     v_agent TEXT; v_amount BIGINT; v_date TEXT;
@@ -370,7 +374,5 @@ BEGIN
     {n(UNRESERVE, 'v_amount', "'agent:' || v_agent")};
     RETURN TRUE;
 END $fn$;
-"""
-
-
-POSTGRES_FUNCTIONS = _money_functions()
+""")
+    return {"place_hold": place, "debit_hold": debit, "release_hold": release}

@@ -4,10 +4,11 @@ as one statement each on PostgreSQL; an inquiry's too (its record; its answer wi
 On PostgreSQL a unit run from Python costs a round trip per statement plus BEGIN (6 for the hold, 5
 for the answer), and each is a wake-up of the switch and of a server process. Here the unit is a
 PL/pgSQL function that runs the very statements of txns and money (their text is shared, see
-money.POSTGRES_FUNCTIONS) in the same order, called in autocommit: one round trip, no BEGIN/COMMIT.
+postgres_functions) in the same order, called in autocommit: one round trip, no BEGIN/COMMIT.
 SQLite keeps the Python units (there a statement costs no round trip). The functions are installed
-when first missing (storage's one_statement), under the schema lock; a function whose body changes
-gets the next version in its name, so nodes of two versions sharing a database never fight.
+when first missing (storage's one_statement), under the schema lock. Each one's name ends in a hash
+of its whole definition (storage.server_function), so a changed statement text is a new function:
+nodes of two versions sharing a database each call their own, and none is ever replaced.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, Sequence
 
 from . import money, txns
 from .states import TxnState, check_transition
-from .storage import Database, Tx, utc_now
+from .storage import NAME_HERE, Database, ServerFunction, Tx, server_function, utc_now
 from .storage.postgres import PostgresDatabase, bind_names as n
 
 RRN_LATER = "{rrn}"  # field 37 of a bank request built before its unit gives the txn id
@@ -134,18 +135,20 @@ def _postgres(db: Database) -> PostgresDatabase:
     return db
 
 
-HOLD_CALL = ("SELECT o_txn_id, o_refused FROM ppob_payment_hold_v1("
-             + ", ".join("?" * 20) + ")")
-ANSWER_CALL = ("SELECT o_moved, o_response FROM ppob_answer_v2(" + ", ".join("?" * 18) + ")")
-
 _SET_RRN = "UPDATE txns SET rrn = ?, updated_at = ? WHERE txn_id = ?"  # update_txn(rrn=...)
 _SENT = txns._state_move(0, (TxnState.RECEIVED,), TxnState.SENT,
                          dict.fromkeys(("bank_id", "bank_stan", "bank_request", "rrn")))[0]
 _PERIODS_TEXT = "CASE WHEN cardinality(p_periods) = 0 THEN NULL ELSE array_to_string(p_periods, ',') END"
 _RRN_IN_REQUEST = f"replace(p_bank_request, '\"37\":\"{RRN_LATER}\"', '\"37\":\"' || v_rrn || '\"')"
 
-FUNCTIONS = money.POSTGRES_FUNCTIONS + f"""
-CREATE OR REPLACE FUNCTION ppob_payment_hold_v1(
+
+
+def postgres_functions() -> dict[str, ServerFunction]:
+    """Every function of the one-statement units, by name in Python (money's moves first: a
+    function's hash covers its callees' names, so a changed move renames the units calling it)."""
+    moves = money.postgres_functions()
+    hold = server_function("ppob_payment_hold", f"""
+CREATE FUNCTION {NAME_HERE}(
     p_kind TEXT, p_terminal_id TEXT, p_agent_id TEXT, p_mti TEXT, p_stan TEXT, p_f7 TEXT,
     p_proc_code TEXT, p_product TEXT, p_customer TEXT, p_amount BIGINT, p_request_hash TEXT,
     p_business_date TEXT, p_request TEXT, p_node_id TEXT, p_now TEXT, p_periods TEXT[], p_limit BIGINT,
@@ -171,7 +174,7 @@ BEGIN
             RETURN;
         END IF;
     END IF;
-    o_refused := ppob_place_hold_v1(o_txn_id, p_agent_id, p_amount, p_business_date, p_limit, p_now);
+    o_refused := {moves['place_hold'].name}(o_txn_id, p_agent_id, p_amount, p_business_date, p_limit, p_now);
     IF o_refused <> '' THEN
         {n(txns.UNPAY_BILLS, 'o_txn_id')};
         {n(_SET_RRN, 'v_rrn', 'p_now', 'o_txn_id')};
@@ -181,8 +184,9 @@ BEGIN
     {n(_SENT, 'p_bank_id', 'p_bank_stan', _RRN_IN_REQUEST, 'v_rrn', "'sent'", 'p_now', 'o_txn_id',
        "'received'")};
 END $fn$;
-
-CREATE OR REPLACE FUNCTION ppob_answer_v2(
+""")
+    answer = server_function("ppob_answer", f"""
+CREATE FUNCTION {NAME_HERE}(
     p_txn_id BIGINT, p_expected TEXT[], p_state TEXT, p_rc TEXT, p_response TEXT, p_business_date TEXT,
     p_rrn TEXT, p_bank_id TEXT, p_bank_stan TEXT, p_bank_response TEXT, p_now TEXT, p_move TEXT,
     p_move_bank TEXT, p_product TEXT, p_customer TEXT, p_periods TEXT[], p_amount BIGINT, p_field48 TEXT,
@@ -201,16 +205,23 @@ BEGIN
         RETURN;
     END IF;
     IF p_move = 'debit' THEN
-        PERFORM ppob_debit_hold_v1(p_txn_id, p_move_bank, p_now);
+        PERFORM {moves['debit_hold'].name}(p_txn_id, p_move_bank, p_now);
         FOREACH v_period IN ARRAY p_periods LOOP
             {n(txns.PAY_BILL, 'p_product', 'p_customer', 'v_period', 'p_txn_id')};
         END LOOP;
     ELSIF p_move = 'release' THEN
-        PERFORM ppob_release_hold_v1(p_txn_id, p_now);
+        PERFORM {moves['release_hold'].name}(p_txn_id, p_now);
         {n(txns.UNPAY_BILLS, 'p_txn_id')};
     ELSIF p_move = 'inquiry' THEN
         {n(txns.SAVE_INQUIRY, 'p_product', 'p_customer', 'p_txn_id', 'p_move_bank', 'p_amount', _PERIODS_TEXT,
            'p_field48', 'p_now')};
     END IF;
 END $fn$;
-"""
+""")
+    return {**moves, "payment_hold": hold, "answer": answer}
+
+
+_FUNCTIONS = postgres_functions()
+FUNCTIONS = tuple(_FUNCTIONS.values())  # what the database installs (storage's one_statement)
+HOLD_CALL = f"SELECT o_txn_id, o_refused FROM {_FUNCTIONS['payment_hold'].name}({', '.join('?' * 20)})"
+ANSWER_CALL = f"SELECT o_moved, o_response FROM {_FUNCTIONS['answer'].name}({', '.join('?' * 18)})"

@@ -17,6 +17,8 @@ Portable SQL rules (both backends run the same text):
 """
 from __future__ import annotations
 
-from .base import Database, DuplicateKey, Row, StorageError, Tx, fetch_row, open_database, utc_now
+from .base import (NAME_HERE, Database, DuplicateKey, Row, ServerFunction, StorageError, Tx, fetch_row,
+                   open_database, server_function, utc_now)
 
-__all__ = ["Database", "DuplicateKey", "Row", "StorageError", "Tx", "fetch_row", "open_database", "utc_now"]
+__all__ = ["NAME_HERE", "Database", "DuplicateKey", "Row", "ServerFunction", "StorageError", "Tx", "fetch_row",
+           "open_database", "server_function", "utc_now"]

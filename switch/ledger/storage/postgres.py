@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, NamedTuple, Sequence, TypeVar
 
 import asyncpg
 
-from .base import Database, DuplicateKey, StorageError
+from .base import Database, DuplicateKey, ServerFunction, StorageError
 from .schema import schema_sql
 
 T = TypeVar("T")
@@ -269,12 +269,13 @@ class PostgresDatabase(Database):
             return result
         raise AssertionError("unreachable")
 
-    async def one_statement(self, sql: str, *args: Any, install: str = "") -> asyncpg.Record | None:
+    async def one_statement(self, sql: str, *args: Any,
+                            install: Sequence[ServerFunction] = ()) -> asyncpg.Record | None:
         """A whole unit as one statement (a call of a server-side function that does the unit), in
         autocommit: it is its own transaction, so it costs one round trip, no BEGIN and no COMMIT. Its
         row is returned once it is committed. Retried like a unit on a serialization failure or a
-        deadlock; `install` (CREATE OR REPLACE FUNCTION ...) is run once, under the schema lock, when
-        the function is not in the database yet (a new database, or a node of a newer version)."""
+        deadlock; `install`'s functions missing from the database are created once, under the schema
+        lock, when the function is not there yet (a new database, or a node of a newer version)."""
         if _inside_unit.get():
             raise StorageError("a unit cannot open another unit or read(): use the unit's tx")
         if self._pool is None:
@@ -307,14 +308,14 @@ class PostgresDatabase(Database):
             return row
         raise StorageError(f"postgresql: gave up after {RETRIES} retries ({sql.strip()[:80]})")
 
-    async def _install(self, ddl: str) -> None:
+    async def _install(self, functions: Sequence[ServerFunction]) -> None:
         if self._pool is None:
             raise StorageError("postgresql: database is not open")
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                self.round_trips += 4  # BEGIN, the lock, the functions, COMMIT (once per version)
+                self.round_trips += 3  # BEGIN, the lock, COMMIT; then a query and what is missing
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-                await conn.execute(ddl)
+                await install_missing(conn, functions)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise StorageError(f"postgresql: cannot install the ledger's functions: {exc}") from exc
 
@@ -353,6 +354,18 @@ class PostgresDatabase(Database):
             _inside_unit.reset(token)
             if tx is not None:
                 self.round_trips += tx.round_trips
+
+
+async def install_missing(conn: asyncpg.Connection, functions: Sequence[ServerFunction]) -> list[str]:
+    """Creates those of `functions` not in the current schema yet (the caller holds the schema lock);
+    one there already is never replaced: its name is the hash of its definition. Their names."""
+    there = {row["proname"] for row in await conn.fetch(
+        "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
+        " AND proname = ANY($1::text[])", [f.name for f in functions])}
+    missing = [f for f in functions if f.name not in there]
+    for function in missing:
+        await conn.execute(function.ddl)
+    return [f.name for f in missing]
 
 
 def _checked(tx: PostgresTx, result: T) -> T:
