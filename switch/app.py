@@ -16,7 +16,7 @@ from switch.flows.recovery import recover
 from switch.flows.store_forward import StoreAndForward
 from switch.ledger import gauges
 from switch.ledger.calendar import BusinessCalendar
-from switch.ledger import keyring
+from switch.ledger import keyring, units
 from switch.ledger.storage import Database, open_database
 from switch.ledger.txns import now_iso
 from switch.links.bank_link import BankLink
@@ -76,8 +76,8 @@ class SwitchApp:
     # ---- start -------------------------------------------------------------------------------
     async def start(self) -> Ports:
         cfg = self.config
-        self.db = db = open_database(cfg.switch.database)
-        await db.open()
+        self.db = db = units.attach(open_database(cfg.switch.database))
+        await db.open()  # creates the ledger's functions a PostgreSQL database lacks
         keyring.configure(db, cfg.switch.master_key_file, notify=self.key_notice)
         await keyring.start(db)  # a missing or wrong master key file stops the start here
         calendar = BusinessCalendar(db, cfg.switch.timezone, cfg.switch.cutover)

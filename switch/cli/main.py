@@ -311,10 +311,10 @@ async def database(config: Config) -> AsyncIterator[Any]:
     """The switch's database with its key ring, the master key file checked first (and keys still in
     clear sealed), as serve does: every admin command refuses in one line when a database whose keys
     are sealed has its key file missing or wrong, whether or not the command touches keys."""
-    from switch.ledger import keyring
+    from switch.ledger import keyring, units
     from switch.ledger.storage import StorageError, open_database
     from switch.ledger.vault import VaultError
-    db = open_database(config.switch.database)
+    db = units.attach(open_database(config.switch.database))
     try:
         await db.open()
     except (StorageError, OSError) as exc:

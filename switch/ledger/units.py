@@ -5,8 +5,8 @@ On PostgreSQL a unit run from Python costs a round trip per statement plus BEGIN
 for the answer), and each is a wake-up of the switch and of a server process. Here the unit is a
 PL/pgSQL function that runs the very statements of txns and money (their text is shared, see
 postgres_functions) in the same order, called in autocommit: one round trip, no BEGIN/COMMIT.
-SQLite keeps the Python units (there a statement costs no round trip). The functions are installed
-when first missing (storage's one_statement), under the schema lock. Each one's name ends in a hash
+SQLite keeps the Python units (there a statement costs no round trip). The functions are handed to
+the database before it opens (attach) and created there, under the schema lock, when missing. Each one's name ends in a hash
 of its whole definition (storage.server_function), so a changed statement text is a new function:
 nodes of two versions sharing a database each call their own, and none is ever replaced.
 """
@@ -61,6 +61,14 @@ class Remember:
     async def __call__(self, tx: Tx) -> None:
         await txns.save_inquiry(tx, self.product, self.customer, self.txn_id, self.bank_id, self.amount,
                                 list(self.periods), self.field48)
+
+
+def attach(db: Database) -> Database:
+    """Hands the one-statement units' functions to `db` (as keyring.configure hands it the key ring:
+    storage does not import the ledger); call before db.open(), which then creates those missing,
+    so a function that cannot be created stops the start in one line, not the first payment."""
+    db.server_functions = FUNCTIONS
+    return db
 
 
 def in_one_statement(db: Database, moves: Sequence[object] = ()) -> bool:

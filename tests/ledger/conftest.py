@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.postgres import postgres_answers
 
-from switch.ledger import accounts, keyring, money
+from switch.ledger import accounts, keyring, money, units
 from switch.ledger.storage import Database
 from switch.ledger.storage.postgres import PostgresDatabase
 from switch.ledger.storage.sqlite import SqliteDatabase
@@ -44,7 +44,7 @@ async def _factories(backend: str, tmp_path) -> AsyncIterator[DatabaseFactory]:
         if backend == "sqlite":
             db: Database = SqliteDatabase(str(tmp_path / "ledger.db"))
         else:
-            db = PostgresDatabase(f"{PG_ADMIN_URL}?search_path={schema}")
+            db = units.attach(PostgresDatabase(f"{PG_ADMIN_URL}?search_path={schema}"))
             keyring.configure(db, str(tmp_path / "postgres.master-key"))  # every node: the same file
         await db.open()
         opened.append(db)

@@ -17,8 +17,8 @@ Portable SQL rules (both backends run the same text):
 """
 from __future__ import annotations
 
-from .base import (NAME_HERE, Database, DuplicateKey, Row, ServerFunction, StorageError, Tx, fetch_row,
-                   open_database, server_function, utc_now)
+from .base import Database, DuplicateKey, Row, StorageError, Tx, fetch_row, open_database, utc_now
+from .functions import NAME_HERE, ServerFunction, server_function
 
 __all__ = ["NAME_HERE", "Database", "DuplicateKey", "Row", "ServerFunction", "StorageError", "Tx", "fetch_row",
            "open_database", "server_function", "utc_now"]

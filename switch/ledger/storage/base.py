@@ -10,10 +10,12 @@ Rows are mappings: row["column"].
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from abc import ABC, abstractmethod
-from typing import Any, Awaitable, Callable, Mapping, NamedTuple, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol, Sequence, TypeVar
+
+if TYPE_CHECKING:
+    from .functions import ServerFunction
 
 T = TypeVar("T")
 Row = Mapping[str, Any]
@@ -44,26 +46,6 @@ def _second_stamps() -> Callable[[], str]:
 
 
 utc_now = _second_stamps()
-
-
-class ServerFunction(NamedTuple):
-    """A function the ledger keeps inside the database (PostgreSQL's one-statement units): its name
-    and its whole CREATE FUNCTION statement. See `server_function`."""
-    name: str
-    ddl: str
-
-
-NAME_HERE = "@name@"  # where a server function's DDL template has its own name
-
-
-def server_function(base: str, template: str) -> ServerFunction:
-    """`base` + the first 12 hex digits of the SHA-256 of the DDL `template` (which has its own name
-    as NAME_HERE, and its callees' computed names): a changed body, signature or callee is always a
-    new function, never a replacement of one that nodes of another version may be calling."""
-    if template.count(NAME_HERE) != 1:
-        raise ValueError(f"{base}: the DDL must name its function once, as {NAME_HERE}")
-    name = f"{base}_{hashlib.sha256(template.encode()).hexdigest()[:12]}"
-    return ServerFunction(name, template.replace(NAME_HERE, name))
 
 
 class Tx(Protocol):
@@ -102,6 +84,9 @@ class Database(ABC):
     # What protects the database's sealed columns (terminal keys): switch.ledger.keyring attaches it;
     # storage never looks inside.
     keys: Any = None
+    # Functions the ledger keeps in the database (switch.ledger.units.attach hands them over before
+    # open); PostgreSQL creates those missing when it opens, SQLite has none.
+    server_functions: tuple[ServerFunction, ...] = ()
 
     @abstractmethod
     async def open(self) -> None:

@@ -20,7 +20,8 @@ from typing import Any, Awaitable, Callable, NamedTuple, Sequence, TypeVar
 
 import asyncpg
 
-from .base import Database, DuplicateKey, ServerFunction, StorageError
+from .base import Database, DuplicateKey, StorageError
+from .functions import ServerFunction, install_missing
 from .schema import schema_sql
 
 T = TypeVar("T")
@@ -231,6 +232,8 @@ class PostgresDatabase(Database):
         self._pool: asyncpg.Pool | None = None
         self._sql_cache: dict[str, _Statement] = {}
         self._texts: dict[str, str] = {}  # one_statement's SQL with $n placeholders
+        self._installed: set[tuple[ServerFunction, ...]] = set()  # checked in this database by this process
+        self._installing = asyncio.Lock()
 
     async def open(self) -> None:
         if self._pool is not None:
@@ -239,15 +242,22 @@ class PostgresDatabase(Database):
             self._pool = await asyncpg.create_pool(self.url, min_size=self._min_size, max_size=self._max_size,
                                                    reset=_keep_session)
             await self._create_schema(self._pool)
+        except StorageError:
+            await self.close()
+            raise
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             await self.close()
             raise StorageError(f"postgresql: cannot open database: {exc}") from exc
 
     async def _create_schema(self, pool: asyncpg.Pool) -> None:
+        """The schema and the functions handed over (server_functions), under the schema lock: nodes
+        starting together create them once, and a function that cannot be created stops the start."""
         schema = schema_sql("postgresql")
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
             await conn.execute(schema)
+            await install_missing(conn, self.server_functions)
+        self._installed.add(self.server_functions)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -270,29 +280,24 @@ class PostgresDatabase(Database):
         raise AssertionError("unreachable")
 
     async def one_statement(self, sql: str, *args: Any,
-                            install: Sequence[ServerFunction] = ()) -> asyncpg.Record | None:
+                            install: tuple[ServerFunction, ...] = ()) -> asyncpg.Record | None:
         """A whole unit as one statement (a call of a server-side function that does the unit), in
         autocommit: it is its own transaction, so it costs one round trip, no BEGIN and no COMMIT. Its
         row is returned once it is committed. Retried like a unit on a serialization failure or a
-        deadlock; `install`'s functions missing from the database are created once, under the schema
-        lock, when the function is not there yet (a new database, or a node of a newer version)."""
+        deadlock. `install`, the functions the statement calls, are normally handed over before open
+        (server_functions) and created there; else the first call creates those missing, once."""
         if _inside_unit.get():
             raise StorageError("a unit cannot open another unit or read(): use the unit's tx")
         if self._pool is None:
             raise StorageError("postgresql: database is not open")
+        if install not in self._installed:
+            await self._install(install)
         text = self._texts.get(sql) or self._texts.setdefault(sql, rewrite_placeholders(sql))
-        installed = False
         for attempt in range(RETRIES + 1):
             try:
                 self.round_trips += 1
                 async with self._pool.acquire() as conn:
                     row = await conn.fetchrow(text, *args)
-            except asyncpg.UndefinedFunctionError as exc:
-                if installed or not install:
-                    raise StorageError(f"postgresql: {exc}") from exc
-                await self._install(install)
-                installed = True
-                continue
             except _RETRYABLE as exc:
                 if attempt == RETRIES:
                     raise StorageError(f"postgresql: gave up after {RETRIES} retries: {exc}") from exc
@@ -308,16 +313,22 @@ class PostgresDatabase(Database):
             return row
         raise StorageError(f"postgresql: gave up after {RETRIES} retries ({sql.strip()[:80]})")
 
-    async def _install(self, functions: Sequence[ServerFunction]) -> None:
-        if self._pool is None:
-            raise StorageError("postgresql: database is not open")
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                self.round_trips += 3  # BEGIN, the lock, COMMIT; then a query and what is missing
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
-                await install_missing(conn, functions)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise StorageError(f"postgresql: cannot install the ledger's functions: {exc}") from exc
+    async def _install(self, functions: tuple[ServerFunction, ...]) -> None:
+        """`functions` not handed over before open: created once per process (the first caller
+        installs, the others wait for it), under the schema lock."""
+        async with self._installing:
+            if functions in self._installed:
+                return
+            if self._pool is None:
+                raise StorageError("postgresql: database is not open")
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    self.round_trips += 4  # BEGIN, the lock, the check (and what is missing), COMMIT
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _SCHEMA_LOCK)
+                    await install_missing(conn, functions)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                raise StorageError(f"postgresql: cannot install the ledger's functions: {exc}") from exc
+            self._installed.add(functions)
 
     async def read(self, work: Callable[[PostgresTx], Awaitable[T]]) -> T:
         try:
@@ -354,18 +365,6 @@ class PostgresDatabase(Database):
             _inside_unit.reset(token)
             if tx is not None:
                 self.round_trips += tx.round_trips
-
-
-async def install_missing(conn: asyncpg.Connection, functions: Sequence[ServerFunction]) -> list[str]:
-    """Creates those of `functions` not in the current schema yet (the caller holds the schema lock);
-    one there already is never replaced: its name is the hash of its definition. Their names."""
-    there = {row["proname"] for row in await conn.fetch(
-        "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
-        " AND proname = ANY($1::text[])", [f.name for f in functions])}
-    missing = [f for f in functions if f.name not in there]
-    for function in missing:
-        await conn.execute(function.ddl)
-    return [f.name for f in missing]
 
 
 def _checked(tx: PostgresTx, result: T) -> T:
