@@ -1,7 +1,8 @@
 """Agents: their deposits, holds and statements; blocking and unblocking."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,9 +37,9 @@ async def _agent_page(request: Request, agent_id: str, form: Form | None = None,
         return refused(request, 404, f"no agent {agent_id}")
     agent, (ledger, available), holds, terminals = found
     query = Form(dict(request.query_params))
-    today = date.today()
-    date_from = query.day("from") or (today - timedelta(days=7)).isoformat()
-    date_to = query.day("to") or today.isoformat()
+    last_week, today = default_days(app.config.switch.timezone, datetime.now(timezone.utc))
+    date_from = query.day("from") or last_week
+    date_to = query.day("to") or today
     if query.ok and date_from > date_to:
         query.fail("to", "must not be before the first date")
     statement = None
@@ -49,6 +50,14 @@ async def _agent_page(request: Request, agent_id: str, form: Form | None = None,
         "statement": statement, "query": {"from": date_from, "to": date_to, **query.values},
         "query_errors": query.errors, "mask": mask_customer,
         "form": form.values if form else {}, "errors": form.errors if form else {}}, status=status)
+
+
+def default_days(zone: str, now: datetime) -> tuple[str, str]:
+    """The statement's default period: the last 7 days to today, in the switch's own days (the
+    statement's bounds are local days too: after midnight in Jakarta a UTC 'today' would leave out
+    every posting of the new local day)."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return (today - timedelta(days=7)).isoformat(), today.isoformat()
 
 
 @guarded(Role.VIEWER)

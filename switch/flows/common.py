@@ -64,7 +64,9 @@ async def record(ctx: TxnContext, svc: Services) -> bool:
     while True:
         # the RRN column goes with the answer (one statement less): the RRN itself is known from
         # here on (rrn_of the id), and a record that never gets its answer is forgotten by recovery
-        written = await svc.db.unit(lambda tx: write_record(tx, ctx, svc))
+        written = await write_first(ctx, svc)
+        if written is None:
+            continue  # the earlier record was forgotten meanwhile: this one is written afresh
         settled = await recorded(ctx, svc, written)
         if isinstance(written, int):
             ctx.rrn_unstored = True
@@ -100,6 +102,18 @@ async def write_record(tx: Tx, ctx: TxnContext, svc: Services) -> int | txns.Txn
                                f" ({req.mti}) is there but cannot be read")
         return earlier
     return txn_id
+
+
+async def write_first(ctx: TxnContext, svc: Services) -> int | txns.Txn | None:
+    """record's unit: on PostgreSQL the INSERT alone, in autocommit (one round trip, ledger.units),
+    then the earlier record read for a repeat (None when it is gone by then); else write_record."""
+    if not units.in_one_statement(svc.db):
+        return await svc.db.unit(lambda tx: write_record(tx, ctx, svc))
+    txn_id = await units.record(svc.db, record_of(ctx, svc))
+    if txn_id is not None:
+        return txn_id
+    req = ctx.request
+    return await svc.db.read(lambda tx: txns.find_txn(tx, ctx.terminal_id, req[11], req[7], req.mti))
 
 
 def record_of(ctx: TxnContext, svc: Services) -> dict[str, Any]:

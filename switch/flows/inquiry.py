@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from switch.ledger import txns
-from switch.ledger.storage import Tx
+from switch.ledger import units
 from switch.services import Services
 from switch.wire import CodecError
 from switch.wire.field48 import NontaglisInfo, PostpaidInfo, parse_response
@@ -64,10 +63,7 @@ async def quote(ctx: TxnContext, svc: Services) -> bool:
     warn_admin_fee(ctx, svc, info)
     periods, amount = bill_periods(info), int(answer.get(4, "0"))
     (product, customer), txn_id = ctx.bill, ctx.recorded_id
-
-    async def remember(tx: Tx) -> None:
-        await txns.save_inquiry(tx, product, customer, txn_id, bank_id, amount, periods, answer[48])
-    ctx.on_finish.append(remember)
+    ctx.on_finish.append(units.Remember(product, customer, txn_id, bank_id, amount, periods, answer[48]))
     return GO
 
 

@@ -91,6 +91,11 @@ INSERT_TXN = ("INSERT INTO txns (kind, terminal_id, agent_id, mti, stan, f7, pro
               " ON CONFLICT (terminal_id, stan, f7, mti) DO NOTHING RETURNING txn_id")
 PAY_BILL = "INSERT INTO paid_bills (product, customer, period, txn_id) VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
 UNPAY_BILLS = "DELETE FROM paid_bills WHERE txn_id = ?"
+SAVE_INQUIRY = ("INSERT INTO last_inquiry (product, customer, txn_id, bank_id, amount, periods, field48, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (product, customer) DO UPDATE SET txn_id = excluded.txn_id,"
+                " bank_id = excluded.bank_id, amount = excluded.amount, periods = excluded.periods,"
+                " field48 = excluded.field48, created_at = excluded.created_at"
+                " WHERE last_inquiry.txn_id <= excluded.txn_id")
 
 async def insert_txn(tx: Tx, *, kind: str, terminal_id: str, agent_id: str | None, mti: str, stan: str,
                      f7: str, proc_code: str | None, product: str | None, customer: str | None,
@@ -195,13 +200,8 @@ async def save_inquiry(tx: Tx, product: str, customer: str, txn_id: int, bank_id
     """Remembers the customer's latest inquiry. One upsert (never delete-then-insert, which loses a
     race between two concurrent inquiries on PostgreSQL); a later inquiry is never replaced by an
     earlier one that finished after it. Deferred (Tx.defer): nobody needs its count."""
-    await tx.defer(
-        "INSERT INTO last_inquiry (product, customer, txn_id, bank_id, amount, periods, field48, created_at)"
-        " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (product, customer) DO UPDATE SET txn_id = excluded.txn_id,"
-        " bank_id = excluded.bank_id, amount = excluded.amount, periods = excluded.periods,"
-        " field48 = excluded.field48, created_at = excluded.created_at"
-        " WHERE last_inquiry.txn_id <= excluded.txn_id",
-        product, customer, txn_id, bank_id, amount, ",".join(periods) if periods else None, field48, now_iso())
+    await tx.defer(SAVE_INQUIRY, product, customer, txn_id, bank_id, amount, ",".join(periods) if periods else None,
+                   field48, now_iso())
 
 
 async def last_inquiry(tx: Tx, product: str, customer: str) -> dict | None:

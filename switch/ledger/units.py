@@ -1,5 +1,5 @@
 """A payment's two durable units — its record with its hold, its answer with its debit or release —
-as one statement each on PostgreSQL.
+as one statement each on PostgreSQL; an inquiry's too (its record; its answer with its quote).
 
 On PostgreSQL a unit run from Python costs a round trip per statement plus BEGIN (6 for the hold, 5
 for the answer), and each is a wake-up of the switch and of a server process. Here the unit is a
@@ -46,10 +46,38 @@ class Release:
         await txns.unmark_paid(tx, self.txn_id)
 
 
+@dataclass(frozen=True)
+class Remember:
+    """An inquiry's quote, remembered with its answer as the customer's latest (txns.save_inquiry)."""
+    product: str
+    customer: str
+    txn_id: int
+    bank_id: str
+    amount: int
+    periods: Sequence[str]
+    field48: str
+
+    async def __call__(self, tx: Tx) -> None:
+        await txns.save_inquiry(tx, self.product, self.customer, self.txn_id, self.bank_id, self.amount,
+                                list(self.periods), self.field48)
+
+
 def in_one_statement(db: Database, moves: Sequence[object] = ()) -> bool:
-    """Whether a unit (with these moves of money alongside the answer) runs as one statement here."""
+    """Whether a unit (with these moves alongside the answer) runs as one statement here."""
     return isinstance(db, PostgresDatabase) and len(moves) <= 1 and all(
-        isinstance(move, (Debit, Release)) for move in moves)
+        isinstance(move, (Debit, Release, Remember)) for move in moves)
+
+
+async def record(db: Database, record: dict[str, Any]) -> int | None:
+    """txns.insert_txn as a unit of its own, one statement in autocommit: the new txn id, or None
+    when (terminal, STAN, field 7, MTI) is already there."""
+    now = utc_now()
+    row = await _postgres(db).one_statement(
+        txns.INSERT_TXN, record["kind"], record["terminal_id"], record["agent_id"], record["mti"], record["stan"],
+        record["f7"], record["proc_code"], record["product"], record["customer"], record["amount"],
+        record["request_hash"], TxnState.RECEIVED.value, record["business_date"], None,
+        txns.fields_json(record["request"]), record["node_id"], now, now)
+    return None if row is None else row["txn_id"]
 
 
 async def hold_payment(db: Database, record: dict[str, Any], periods: list[str], daily_limit: int | None,
@@ -73,22 +101,31 @@ async def hold_payment(db: Database, record: dict[str, Any], periods: list[str],
 async def store_answer(db: Database, txn_id: int, expected: tuple[TxnState, ...], changes: dict[str, Any],
                        moves: Sequence[object]) -> dict[int, str] | None:
     """txns.set_state_if with `changes` (state, rc, response, business_date; rrn, bank_id, bank_stan,
-    bank_response when known) and, when it wins, the move of money (a Debit or Release), in one unit.
+    bank_response when known) and, when it wins, what moves with it (a payment's Debit or Release, an
+    inquiry's Remember), in one unit.
     Returns the answer stored before when the transaction was decided elsewhere, else None."""
     state = changes["state"]
     check_transition(expected, state)
-    move = moves[0] if moves else None
-    debit = move if isinstance(move, Debit) else None
-    kind = "debit" if debit else "release" if isinstance(move, Release) else ""
     row = await _postgres(db).one_statement(
         ANSWER_CALL, txn_id, [TxnState(s).value for s in expected], TxnState(state).value, changes["rc"],
         txns.fields_json(changes["response"]), changes["business_date"], changes.get("rrn"),
         changes.get("bank_id"), changes.get("bank_stan"), txns.fields_json(changes.get("bank_response")),
-        utc_now(), kind, debit.bank_id if debit else None, debit.product if debit else None,
-        debit.customer if debit else None, list(debit.periods) if debit else [], install=FUNCTIONS)
+        utc_now(), *_move_args(moves[0] if moves else None), install=FUNCTIONS)
     if row is None or row["o_moved"]:
         return None
     return txns.fields_from_json(row["o_response"])
+
+
+def _move_args(move: object) -> tuple[str, str | None, str | None, str | None, list[str], int | None, str | None]:
+    """ppob_answer's p_move .. p_field48 for the move alongside an answer."""
+    if isinstance(move, Debit):
+        return "debit", move.bank_id, move.product, move.customer, list(move.periods), None, None
+    if isinstance(move, Release):
+        return "release", None, None, None, [], None, None
+    if isinstance(move, Remember):
+        return ("inquiry", move.bank_id, move.product, move.customer, list(move.periods), move.amount,
+                move.field48)
+    return "", None, None, None, [], None, None
 
 
 def _postgres(db: Database) -> PostgresDatabase:
@@ -99,11 +136,12 @@ def _postgres(db: Database) -> PostgresDatabase:
 
 HOLD_CALL = ("SELECT o_txn_id, o_refused FROM ppob_payment_hold_v1("
              + ", ".join("?" * 20) + ")")
-ANSWER_CALL = ("SELECT o_moved, o_response FROM ppob_answer_v1(" + ", ".join("?" * 16) + ")")
+ANSWER_CALL = ("SELECT o_moved, o_response FROM ppob_answer_v2(" + ", ".join("?" * 18) + ")")
 
 _SET_RRN = "UPDATE txns SET rrn = ?, updated_at = ? WHERE txn_id = ?"  # update_txn(rrn=...)
 _SENT = txns._state_move(0, (TxnState.RECEIVED,), TxnState.SENT,
                          dict.fromkeys(("bank_id", "bank_stan", "bank_request", "rrn")))[0]
+_PERIODS_TEXT = "CASE WHEN cardinality(p_periods) = 0 THEN NULL ELSE array_to_string(p_periods, ',') END"
 _RRN_IN_REQUEST = f"replace(p_bank_request, '\"37\":\"{RRN_LATER}\"', '\"37\":\"' || v_rrn || '\"')"
 
 FUNCTIONS = money.POSTGRES_FUNCTIONS + f"""
@@ -144,10 +182,10 @@ BEGIN
        "'received'")};
 END $fn$;
 
-CREATE OR REPLACE FUNCTION ppob_answer_v1(
+CREATE OR REPLACE FUNCTION ppob_answer_v2(
     p_txn_id BIGINT, p_expected TEXT[], p_state TEXT, p_rc TEXT, p_response TEXT, p_business_date TEXT,
     p_rrn TEXT, p_bank_id TEXT, p_bank_stan TEXT, p_bank_response TEXT, p_now TEXT, p_move TEXT,
-    p_move_bank TEXT, p_product TEXT, p_customer TEXT, p_periods TEXT[],
+    p_move_bank TEXT, p_product TEXT, p_customer TEXT, p_periods TEXT[], p_amount BIGINT, p_field48 TEXT,
     OUT o_moved BOOLEAN, OUT o_response TEXT) LANGUAGE plpgsql AS $fn$
 DECLARE  -- flows/common.py store_answer for a recorded transaction (set_state_if, then the money)
     v_period TEXT;
@@ -170,6 +208,9 @@ BEGIN
     ELSIF p_move = 'release' THEN
         PERFORM ppob_release_hold_v1(p_txn_id, p_now);
         {n(txns.UNPAY_BILLS, 'p_txn_id')};
+    ELSIF p_move = 'inquiry' THEN
+        {n(txns.SAVE_INQUIRY, 'p_product', 'p_customer', 'p_txn_id', 'p_move_bank', 'p_amount', _PERIODS_TEXT,
+           'p_field48', 'p_now')};
     END IF;
 END $fn$;
 """

@@ -41,11 +41,11 @@ def _table(spec: Any) -> list[tuple[int, int, bool] | None] | None:
 def _bits(hex16: str, offset: int) -> list[int] | None:
     if len(hex16) != 16 or hex16.strip(_HEX):
         return None
-    bits = f"{int(hex16, 16):064b}"
-    out, at = [], bits.find("1")
-    while at >= 0:
-        out.append(offset + at + 1)
-        at = bits.find("1", at + 1)
+    value, base, out = int(hex16, 16), offset + 65, []
+    while value:  # the highest bit set is the lowest field number left
+        top = value.bit_length()
+        out.append(base - top)
+        value ^= 1 << (top - 1)
     return out
 
 
@@ -102,30 +102,28 @@ def fast_encode(msg: Message, spec: Any) -> bytes | None:
     if table is None or not (isinstance(mti, str) and len(mti) == 4 and mti.isascii() and mti.isdigit()):
         return None
     fields = msg.fields
-    try:
-        numbers = sorted(fields)
-    except TypeError:  # keys of several types: not field numbers
-        return None
     bitmap = 0
     body: list[str] = []
-    prefixes, bit_of = _PREFIXES, _BIT
-    for number in numbers:
-        if type(number) is not int or not 2 <= number <= 128 or number == 65:
+    append, prefixes, bit_of = body.append, _PREFIXES, _BIT
+    try:
+        numbers = sorted(fields)
+        if numbers and (numbers[0] < 2 or numbers[-1] > 128 or 65 in fields):
             return None
-        entry, value = table[number], fields[number]
-        if entry is None or type(value) is not str:
-            return None
-        digits, max_len, numeric = entry
-        size = len(value)
-        if size > max_len or (not digits and size != max_len):
-            return None
-        if numeric and not value.isdigit():
-            return None
-        bitmap |= bit_of[number]
-        if digits:
-            body.append(prefixes[digits][size])
-        body.append(value)
-    text = "".join(body)
+        for number in numbers:  # a key that is no int, or a field not in the spec, raises: None
+            digits, max_len, numeric = table[number]  # type: ignore[misc]
+            value = fields[number]
+            size = len(value)
+            if size > max_len or (numeric and not value.isdigit()):
+                return None
+            if digits:
+                append(prefixes[digits][size])
+            elif size != max_len:
+                return None
+            append(value)
+            bitmap |= bit_of[number]
+        text = "".join(body)  # a value that is no str raises here at the latest
+    except (TypeError, AttributeError, IndexError):
+        return None
     if not (text.isascii() and text.isprintable()):  # every value at once (the prefixes are digits)
         return None
     if bitmap & 0xFFFFFFFFFFFFFFFF:

@@ -170,3 +170,29 @@ async def wait_until_async(probe, timeout: float = 10.0) -> bool:
         await asyncio.sleep(0.05)
     return False
 
+
+
+async def test_an_inquiry_is_two_units_its_record_and_its_answer_with_the_quote_remembered(
+        database, start_switch):
+    running, peer, terminal = await switch_with_bank(start_switch, database=database)
+    statements = one_statements(running.db)
+    fields = terminal.base("380000", 0, **{"48": "PLNPST" + POSTPAID.ljust(13)})
+    quote = await terminal.send("0200", dict(fields))
+    assert quote[39] == "00"
+    assert statements == ([txns.INSERT_TXN, units.ANSWER_CALL] if database else [])
+    remembered = await running.db.read(lambda tx: txns.last_inquiry(tx, "PLNPST", POSTPAID))
+    txn = await by_rrn(running, quote[37])
+    assert remembered is not None and remembered["txn_id"] == txn.txn_id and remembered["bank_id"] == "BANKA"
+    assert remembered["amount"] == int(quote[4]) and remembered["field48"] == quote[48]
+    assert remembered["periods"] and txn.state == TxnState.DONE and txn.rrn == quote[37]
+    assert (await terminal.send("0200", dict(fields))).fields == quote.fields  # a repeat: the first answer
+    later = await terminal.inquiry("PLNPST", POSTPAID)
+    again = await running.db.read(lambda tx: txns.last_inquiry(tx, "PLNPST", POSTPAID))
+    assert again is not None and again["txn_id"] == (await by_rrn(running, later[37])).txn_id > txn.txn_id
+    prepaid_quote = await terminal.inquiry("PLNPRA", PREPAID)
+    prepaid = await running.db.read(lambda tx: txns.last_inquiry(tx, "PLNPRA", PREPAID))
+    assert prepaid_quote[39] == "00" and prepaid is not None and prepaid["periods"] == []
+
+
+async def by_rrn(running, rrn: str) -> txns.Txn:
+    return await running.db.read(lambda tx: txns.get_known_txn(tx, int(rrn)))  # the RRN is the txn id

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wire_strategies import messages
 
-from switch.wire import HI, TI, CodecError, Message, decode
+from switch.wire import HI, TI, CodecError, Message, decode, encode
 from switch.wire.codec import decode_full as _decode, encode_full as _encode
 from switch.wire.fastpath import fast_decode, fast_encode
 
@@ -79,3 +79,11 @@ def test_what_the_fast_path_cannot_encode_is_refused_by_the_full_path_with_its_w
         assert fast_encode(msg, TI) is None
         with pytest.raises(CodecError):
             _encode(msg, TI)
+
+
+@pytest.mark.parametrize("fields", [{True: "x"}, {1: "x"}, {65: "0" * 16}, {4.0: "000000000000"}, {3: None},
+                                    {3: b"380000"}, {48: ["PLNPST"]}, {3: "380000", "x": "y"}, {-3: "380000"}])
+def test_a_field_number_or_value_of_the_wrong_kind_is_left_to_the_full_path(fields):
+    assert fast_encode(Message("0200", fields), TI) is None
+    with pytest.raises(CodecError):
+        encode(Message("0200", fields), TI)

@@ -269,7 +269,7 @@ class PostgresDatabase(Database):
             return result
         raise AssertionError("unreachable")
 
-    async def one_statement(self, sql: str, *args: Any, install: str) -> asyncpg.Record | None:
+    async def one_statement(self, sql: str, *args: Any, install: str = "") -> asyncpg.Record | None:
         """A whole unit as one statement (a call of a server-side function that does the unit), in
         autocommit: it is its own transaction, so it costs one round trip, no BEGIN and no COMMIT. Its
         row is returned once it is committed. Retried like a unit on a serialization failure or a
@@ -287,7 +287,7 @@ class PostgresDatabase(Database):
                 async with self._pool.acquire() as conn:
                     row = await conn.fetchrow(text, *args)
             except asyncpg.UndefinedFunctionError as exc:
-                if installed:
+                if installed or not install:
                     raise StorageError(f"postgresql: {exc}") from exc
                 await self._install(install)
                 installed = True
