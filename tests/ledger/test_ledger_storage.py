@@ -130,6 +130,27 @@ async def test_another_process_can_write_the_same_file_while_this_one_writes(tmp
         await db.close()
 
 
+async def test_sqlite_statements_of_a_unit_share_a_cursor_and_each_completes(tmp_path):
+    db = SqliteDatabase(str(tmp_path / "s.db"))
+    await db.open()
+
+    async def work(tx):
+        inserted = await tx.execute("INSERT INTO ops_flags (kind, detail, created_at) VALUES (?, ?, ?)"
+                                    " RETURNING flag_id", "test", "x", "2026-01-01T00:00:00.000Z")
+        await tx.defer("INSERT INTO counters (name, value) VALUES (?, ?)", "n", 1)
+        rows = await tx.fetchall("SELECT name, value FROM counters")
+        changed = await tx.execute("UPDATE counters SET value = value + 1 WHERE name = ?", "n")
+        selected = await tx.execute("SELECT name FROM counters")  # a query counts no changed rows
+        return inserted, [dict(row) for row in rows], changed, selected, \
+            await tx.fetchval("SELECT value FROM counters WHERE name = 'n'")
+
+    try:
+        assert await db.unit(work) == (1, [{"name": "n", "value": 1}], 1, 0, 2)
+        assert await db.read(lambda tx: tx.fetchval("SELECT COUNT(*) FROM ops_flags")) == 1
+    finally:
+        await db.close()
+
+
 async def test_sqlite_runs_in_wal_mode_with_full_sync_and_foreign_keys(tmp_path):
     db = SqliteDatabase(str(tmp_path / "w.db"))
     await db.open()

@@ -43,51 +43,58 @@ def _storage_error(exc: sqlite3.Error, sql: str) -> StorageError:
 
 
 class SqliteTx:
-    """A Tx over one sqlite3 connection (calls are synchronous underneath; they never yield)."""
+    """A Tx over one sqlite3 connection (calls are synchronous underneath; they never yield).
+
+    Statements that run to their end (execute, defer, fetchall) share one cursor (a new cursor
+    object per statement cost 0.3-0.6 of the 4-6 us per statement). fetchone keeps a cursor of its
+    own, closed after its row, which resets its statement (finishes an INSERT ... RETURNING)."""
 
     def __init__(self, conn: sqlite3.Connection, database: Database) -> None:
         self._conn = conn
+        self._cursor = conn.cursor()
         self.database = database
 
-    def _run(self, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+    def _run(self, sql: str, args: Sequence[Any]) -> int:
+        """Runs a statement to its end; the rows it changed."""
+        cur = self._cursor
         try:
-            return self._conn.execute(sql, args)
+            cur.execute(sql, args)
+            if cur.description is not None:  # a RETURNING statement only completes once read
+                cur.fetchall()
         except sqlite3.Error as exc:
             raise _storage_error(exc, sql) from exc
+        return max(cur.rowcount, 0)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cur = self._run(sql, args)
-        try:
-            cur.fetchall()  # a RETURNING statement only completes once read
-            return max(cur.rowcount, 0)
-        except sqlite3.Error as exc:
-            raise _storage_error(exc, sql) from exc
-        finally:
-            cur.close()
+        return self._run(sql, args)
 
     async def defer(self, sql: str, *args: Any) -> None:
-        await self.execute(sql, *args)  # nothing to gain by waiting: one writer, no round trips
+        self._run(sql, args)  # nothing to gain by waiting: one writer, no round trips
 
-    async def fetchone(self, sql: str, *args: Any) -> sqlite3.Row | None:
-        cur = self._run(sql, args)
+    def _first(self, sql: str, args: Sequence[Any]) -> sqlite3.Row | None:
         try:
-            return cur.fetchone()
+            cur = self._conn.execute(sql, args)
+            try:
+                row: sqlite3.Row | None = cur.fetchone()
+                return row
+            finally:
+                cur.close()  # resets the statement (finishes an INSERT ... RETURNING)
         except sqlite3.Error as exc:
             raise _storage_error(exc, sql) from exc
-        finally:
-            cur.close()  # resets the statement (finishes an INSERT ... RETURNING)
+
+    async def fetchone(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        return self._first(sql, args)
 
     async def fetchall(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        cur = self._run(sql, args)
+        cur = self._cursor
         try:
+            cur.execute(sql, args)
             return cur.fetchall()
         except sqlite3.Error as exc:
             raise _storage_error(exc, sql) from exc
-        finally:
-            cur.close()
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        row = await self.fetchone(sql, *args)
+        row = self._first(sql, args)
         return None if row is None else row[0]
 
 
