@@ -266,6 +266,7 @@ async def store_answer(tx: Tx, ctx: TxnContext, svc: Services) -> tuple[int, Mes
         if ctx.rrn_unstored:
             rrn = rrn_of(txn_id)
     changes = answer_changes(ctx, response, rrn)
+    units.check_own(txn_id, ctx.on_finish)  # as units.store_answer does on PostgreSQL
     if not await txns.set_state_if(tx, txn_id, ctx.expected_states, **changes):
         stored = await txns.get_txn(tx, txn_id)  # decided elsewhere (recovery, another node)
         if stored is not None and stored.response is not None:

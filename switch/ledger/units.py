@@ -63,6 +63,14 @@ class Remember:
                                 list(self.periods), self.field48)
 
 
+def check_own(txn_id: int, moves: Sequence[object]) -> None:
+    """A move alongside an answer is that transaction's own: the Python unit moves the money of the
+    move's txn_id, the PL/pgSQL one that of the answered txn, so a mismatch would split the backends."""
+    for move in moves:
+        if isinstance(move, (Debit, Release, Remember)) and move.txn_id != txn_id:
+            raise ValueError(f"{type(move).__name__} of txn {move.txn_id} alongside the answer of txn {txn_id}")
+
+
 def attach(db: Database) -> Database:
     """Hands the one-statement units' functions to `db` (as keyring.configure hands it the key ring:
     storage does not import the ledger); call before db.open(), which then creates those missing,
@@ -115,6 +123,7 @@ async def store_answer(db: Database, txn_id: int, expected: tuple[TxnState, ...]
     Returns the answer stored before when the transaction was decided elsewhere, else None."""
     state = changes["state"]
     check_transition(expected, state)
+    check_own(txn_id, moves)
     row = await _postgres(db).one_statement(
         ANSWER_CALL, txn_id, [TxnState(s).value for s in expected], TxnState(state).value, changes["rc"],
         txns.fields_json(changes["response"]), changes["business_date"], changes.get("rrn"),
@@ -126,7 +135,8 @@ async def store_answer(db: Database, txn_id: int, expected: tuple[TxnState, ...]
 
 
 def _move_args(move: object) -> tuple[str, str | None, str | None, str | None, list[str], int | None, str | None]:
-    """ppob_answer's p_move .. p_field48 for the move alongside an answer."""
+    """ppob_answer's p_move .. p_field48 for the move alongside an answer (its txn id is the
+    answer's p_txn_id: check_own)."""
     if isinstance(move, Debit):
         return "debit", move.bank_id, move.product, move.customer, list(move.periods), None, None
     if isinstance(move, Release):
