@@ -126,7 +126,7 @@ def record_of(ctx: TxnContext, svc: Services) -> dict[str, Any]:
 
 
 def rrn_of(txn_id: int) -> str:
-    return f"{txn_id:012d}"
+    return units.rrn_of(txn_id)  # ValueError past 12 digits, as the PostgreSQL unit refuses
 
 
 async def recorded(ctx: TxnContext, svc: Services, written: int | txns.Txn) -> bool | None:

@@ -21,6 +21,16 @@ from .storage import NAME_HERE, Database, ServerFunction, Tx, server_function, u
 from .storage.postgres import PostgresDatabase, bind_names as n
 
 RRN_LATER = "{rrn}"  # field 37 of a bank request built before its unit gives the txn id
+RRN_DIGITS = 12      # field 37 is the txn id in 12 digits: a larger id is refused, never cut
+_RRN_TOO_LONG = "ledger: txn id {} does not fit the 12 digits of an RRN (field 37)"
+
+
+def rrn_of(txn_id: int) -> str:
+    """A transaction's RRN (field 37): its id, zero-padded to 12 digits; ValueError past them (as
+    ppob_payment_hold refuses, on PostgreSQL)."""
+    if not 0 <= txn_id < 10 ** RRN_DIGITS:
+        raise ValueError(_RRN_TOO_LONG.format(txn_id))
+    return f"{txn_id:0{RRN_DIGITS}d}"
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,10 @@ BEGIN
        'p_product', 'p_customer', 'p_amount', 'p_request_hash', "'received'", 'p_business_date', 'NULL',
        'p_request', 'p_node_id', 'p_now', 'p_now')} INTO o_txn_id;
     IF o_txn_id IS NULL THEN RETURN; END IF;  -- a repeat: the caller reads the earlier one
-    v_rrn := lpad(o_txn_id::TEXT, 12, '0');
+    IF o_txn_id >= {10 ** RRN_DIGITS} THEN  -- as rrn_of: refused (all of it undone), never cut to 12
+        RAISE EXCEPTION '{_RRN_TOO_LONG.format('%')}', o_txn_id;
+    END IF;
+    v_rrn := lpad(o_txn_id::TEXT, {RRN_DIGITS}, '0');
     IF cardinality(p_periods) > 0 THEN
         FOREACH v_period IN ARRAY p_periods LOOP
             {n(txns.PAY_BILL, 'p_product', 'p_customer', 'v_period', 'o_txn_id')};
