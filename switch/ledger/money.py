@@ -305,9 +305,10 @@ async def check_books(tx: Tx) -> list[str]:
 
 # ---- the same moves inside PostgreSQL (switch/ledger/units.py calls them) ---------------------
 # Each function does what its Python namesake above does, statement for statement, in the same row
-# lock order, so that a payment's unit is one round trip; tests/ledger run both. Its name ends in a
-# hash of its whole definition (storage.server_function): a changed statement text above is a new
-# function, and nodes of two versions sharing a database never replace each other's.
+# lock order, so that a payment's unit is one round trip (tests/ledger/test_ledger_money_twins.py
+# runs each against its twin from the same rows). Its name ends in a hash of its whole definition
+# (storage.server_function): a changed statement text above is a new function, and nodes of two
+# versions sharing a database never replace each other's.
 
 def postgres_functions() -> dict[str, ServerFunction]:
     """place_hold, debit_hold and release_hold as PL/pgSQL functions, by their Python names."""
