@@ -24,6 +24,17 @@ NO_HAPROXY = "Debian's haproxy is not installed (apt-get install -y haproxy; .ci
 
 
 @asynccontextmanager
+async def backend_database(backend: str, prefix: str) -> AsyncIterator[str | None]:
+    """For a test over both backends: None for "sqlite" (the harness's temp SQLite file), else the URL
+    of a fresh PostgreSQL database named after `prefix`, dropped afterwards."""
+    if backend == "sqlite":
+        yield None
+        return
+    async with fresh_postgres(prefix) as url:
+        yield url
+
+
+@asynccontextmanager
 async def fresh_postgres(prefix: str = "ppob_nodes", server: str = PG_SERVER) -> AsyncIterator[str]:
     """A throw-away database on `server` (default: the local one), dropped afterwards (its connections
     forced out)."""

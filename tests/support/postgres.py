@@ -16,3 +16,6 @@ def postgres_answers() -> bool:
 
 NEEDS_POSTGRES = [pytest.mark.postgres,
                   pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 127.0.0.1:5432")]
+
+# a test parametrized over both backends (the PostgreSQL one skipped when the server does not answer)
+BACKENDS = [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql", marks=NEEDS_POSTGRES)]

@@ -10,25 +10,16 @@ import pytest
 from switch.ledger import accounts, txns
 from tests.support.bank_answers import good_bank
 from tests.support.harness import AGENT, bank, wait_until
-from tests.support.nodes import fresh_postgres
+from tests.support.nodes import backend_database
 from tests.support.peers import KEY, ScriptedBank
-from tests.support.postgres import postgres_answers
+from tests.support.postgres import BACKENDS
 
 N = 50
 POSTPAID, PREPAID, NONTAGLIS = "532110000123", "14234567890", "5321100009876"
 TOKEN = 20_000_00
-BACKENDS = [pytest.param("sqlite", id="sqlite"),
-            pytest.param("postgresql", id="postgresql", marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 127.0.0.1:5432")])]
-
-
 @pytest.fixture(params=BACKENDS)
 async def database(request):
-    if request.param == "sqlite":
-        yield None  # the harness's temp SQLite file
-        return
-    async with fresh_postgres("ppob_concurrency") as url:
+    async with backend_database(request.param, "ppob_concurrency") as url:
         yield url
 
 

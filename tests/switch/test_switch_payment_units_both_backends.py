@@ -12,24 +12,15 @@ from switch.ledger import txns, units
 from switch.ledger.states import TxnState
 from tests.support.bank_answers import good_bank, postpaid_total_minor
 from tests.support.harness import AGENT, switch_with_bank
-from tests.support.nodes import fresh_postgres
+from tests.support.nodes import backend_database
 from tests.support.peers import echo_response
-from tests.support.postgres import postgres_answers
+from tests.support.postgres import BACKENDS
 
 POSTPAID, PREPAID = "532110000123", "14234567890"
 DEPOSIT = 10_000_000_00
-BACKENDS = [pytest.param("sqlite", id="sqlite"),
-            pytest.param("postgresql", id="postgresql", marks=[
-                pytest.mark.postgres,
-                pytest.mark.skipif(not postgres_answers(), reason="PostgreSQL does not answer on 127.0.0.1:5432")])]
-
-
 @pytest.fixture(params=BACKENDS)
 async def database(request):
-    if request.param == "sqlite":
-        yield None  # the harness's temp SQLite file
-        return
-    async with fresh_postgres("ppob_units") as url:
+    async with backend_database(request.param, "ppob_units") as url:
         yield url
 
 
