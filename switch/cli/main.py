@@ -270,6 +270,7 @@ async def _serve(config: Config) -> int:
     from switch.ledger.storage import StorageError
     from switch.ledger.vault import VaultError
     from switch.ops.metrics import Metrics
+    from switch.ops.logging import flush_logs
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -280,6 +281,7 @@ async def _serve(config: Config) -> int:
     except (OSError, StorageError, VaultError) as exc:  # a port in use, a database or key file refused
         await _abandon(app)
         where = f" (the database named by {database_origin()})" if isinstance(exc, StorageError) else ""
+        flush_logs()  # the events of the failed start first, the one-line summary last
         print(mask_credentials(f"ppob-switch: cannot start: {exc}{where}"), file=sys.stderr)
         return 1
     await stop.wait()

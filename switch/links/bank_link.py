@@ -199,6 +199,12 @@ class BankLink:
 
     async def _read_loop(self, channel: BankChannel) -> None:
         frames = FrameReader(channel.reader, channel.header, self._max_frame, stall_timeout=30.0)
+        try:
+            await self._read_frames(channel, frames)
+        finally:
+            frames.close()
+
+    async def _read_frames(self, channel: BankChannel, frames: FrameReader) -> None:
         while True:
             try:
                 raw = await frames.read_frame()

@@ -210,6 +210,8 @@ class TerminalServer:
                                refused_in_a_row=session.refused_in_a_row)
         except OSError as exc:
             log.info("terminal_connection_lost", peer=session.peer, error=str(exc))
+        finally:
+            frames.close()
 
     # ---- requests ----------------------------------------------------------------------------
     def _admit(self, session: TerminalSession) -> Shed | None:

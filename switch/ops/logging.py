@@ -177,7 +177,24 @@ def configure_logging(json: bool | None = None, level: str = "info", *, stream: 
     )
 
 
+class _BatchedFactory:
+    """structlog's logger factory for final=True: every logger writes through one LineBatcher."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.batcher = LineBatcher(out)
+        atexit.register(self.batcher.flush)
+
+    def __call__(self, *args: Any) -> LineBatcher:
+        return self.batcher
+
+
 def _batched(out: TextIO) -> Any:
-    batcher = LineBatcher(out)
-    atexit.register(batcher.flush)
-    return lambda *args: batcher
+    return _BatchedFactory(out)
+
+
+def flush_logs() -> None:
+    """Writes the log lines still waiting for the end of this loop turn: before a program prints
+    its own last line ("cannot start: ..."), so that line comes after the events that explain it."""
+    factory = structlog.get_config().get("logger_factory")
+    if isinstance(factory, _BatchedFactory):
+        factory.batcher.flush()

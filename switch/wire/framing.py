@@ -113,6 +113,13 @@ class FrameReader:
         self._expired = True
         self._task.cancel()
 
+    def close(self) -> None:
+        """No more reads: the timer goes now. Left set after a frame that completed, it would keep
+        this reader, its buffered bytes and the reading task alive until it fires (up to
+        stall_timeout), for a connection ended outside read_frame (shed as abusive, say)."""
+        self._stop_timer()
+        self._task = self._deadline = None
+
     def _stop_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

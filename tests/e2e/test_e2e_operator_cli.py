@@ -108,6 +108,7 @@ def test_serve_on_a_terminal_port_already_in_use_exits_1_with_one_line_instead_o
     assert [line for line in done.stderr.splitlines() if line.startswith("ppob-switch:")] == [
         f"ppob-switch: cannot start: [Errno 98] error while attempting to bind on address ('127.0.0.1', {port}): "
         "address already in use"]
+    assert done.stderr.strip().splitlines()[-1].startswith("ppob-switch: cannot start:")  # after the start's events
 
 
 def test_serve_with_a_database_that_cannot_be_opened_exits_1_with_one_line(tmp_path):

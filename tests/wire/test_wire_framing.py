@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 from dataclasses import dataclass
 
 import pytest
@@ -171,3 +173,16 @@ async def test_a_reader_cancelled_from_outside_is_cancelled_not_timed_out(link):
         await task
     await write_frame(link.client, b"after", "2B")  # the reader still works afterwards
     assert await reader.read_frame(idle_timeout=SHORT) == b"after"
+
+
+async def test_a_reader_closed_after_a_complete_frame_holds_no_timer_that_keeps_it_alive(link):
+    # a connection ended outside read_frame (shed as abusive) must not stay in memory, with its
+    # buffered bytes, until a stall timer set for its last frame fires
+    reader = FrameReader(link.server_reader, "2B", 4096, stall_timeout=300)
+    await write_frame(link.client, b"one", "2B")
+    assert await reader.read_frame(idle_timeout=300) == b"one"
+    alive = weakref.ref(reader)
+    reader.close()
+    del reader
+    gc.collect()
+    assert alive() is None
