@@ -54,19 +54,26 @@ def rewrite_placeholders(sql: str) -> str:
 def bind_names(sql: str, *names: str) -> str:
     """`sql` with each bare `?` replaced by the next of `names`: a portable statement (the one the
     Python unit runs) inside a PL/pgSQL function, with its arguments or variables in place."""
-    given = iter(names)
+    return _fill(sql, names, str, ValueError, "names")
 
-    def name(match: re.Match[str]) -> str:
+
+def _fill(sql: str, items: Sequence[Any], render: Callable[[Any], str], error: type[Exception],
+          what: str, prefix: str = "") -> str:
+    """`sql` with each bare `?` (not inside a literal, identifier or comment) replaced by the next
+    of `items` as `render` writes it; exactly as many items as placeholders, else `error`."""
+    given = iter(items)
+
+    def one(match: re.Match[str]) -> str:
         if match.group(0) != "?":
             return match.group(0)
-        value = next(given, None)
-        if value is None:
-            raise ValueError(f"fewer names than placeholders in: {sql.strip()[:80]}")
-        return value
+        item = next(given, _END)
+        if item is _END:
+            raise error(f"{prefix}fewer {what} than placeholders in: {sql.strip()[:80]}")
+        return render(item)
 
-    text = _TOKENS.sub(name, sql)
-    if next(given, None) is not None:
-        raise ValueError(f"more names than placeholders in: {sql.strip()[:80]}")
+    text = _TOKENS.sub(one, sql)
+    if next(given, _END) is not _END:
+        raise error(f"{prefix}more {what} than placeholders in: {sql.strip()[:80]}")
     return text
 
 
@@ -96,26 +103,17 @@ class _Statement(NamedTuple):
 def inline_values(sql: str, args: Sequence[Any]) -> str:
     """`sql` with each bare `?` replaced by its value as an SQL literal (int, str or None only; with
     standard_conforming_strings on, a quote doubled is the only escape a string literal needs)."""
-    values = iter(args)
+    return _fill(sql, args, _literal, StorageError, "values", "postgresql: ")
 
-    def literal(match: re.Match[str]) -> str:
-        if match.group(0) != "?":
-            return match.group(0)
-        value = next(values, _END)
-        if value is _END:
-            raise StorageError(f"postgresql: fewer values than placeholders in: {sql.strip()[:80]}")
-        if value is None:
-            return "NULL"
-        if isinstance(value, int) and not isinstance(value, bool):
-            return f"({value})"  # parenthesised: `x - -5` must never become a `--` comment
-        if isinstance(value, str) and "\x00" not in value:
-            return "'" + value.replace("'", "''") + "'"
-        raise StorageError(f"postgresql: cannot write {type(value).__name__} into a deferred statement")
 
-    text = _TOKENS.sub(literal, sql)
-    if next(values, _END) is not _END:
-        raise StorageError(f"postgresql: more values than placeholders in: {sql.strip()[:80]}")
-    return text
+def _literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"({value})"  # parenthesised: `x - -5` must never become a `--` comment
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    raise StorageError(f"postgresql: cannot write {type(value).__name__} into a deferred statement")
 
 
 _END = object()
