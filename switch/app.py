@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import structlog
 
 from switch import admin
+from switch.compiled import is_compiled
 from switch.config import Config
 from switch.flows.gateway import TerminalGateway
 from switch.flows.recovery import recover
@@ -108,7 +109,7 @@ class SwitchApp:
         self._background = [asyncio.create_task(self._every(1.0, self._housekeeping)),
                             asyncio.create_task(self._every(0.5, self.admin.poll_once)),
                             asyncio.create_task(self._every(5.0, self._refresh_gauges))]
-        log.info("switch_started", node=self.node_id, business_date=calendar.current,
+        log.info("switch_started", node=self.node_id, business_date=calendar.current, compiled=is_compiled(),
                  terminal_port=terminal_port, metrics_port=metrics_port, banks=[b.id for b in cfg.banks],
                  bank_listen_ports={link.id: link.listen_port for link in links if link.listen_port})
         return Ports(terminal_port, metrics_port,

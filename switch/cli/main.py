@@ -15,6 +15,7 @@ from importlib import metadata
 from typing import Any, AsyncIterator, NoReturn
 
 from switch.cli.commands import CommandFailed
+from switch.compiled import is_compiled
 from switch.config import Config, ConfigError, database_origin, load_config, mask_credentials
 from switch.ops.text import rupiah_text
 
@@ -73,10 +74,11 @@ def date_arg(text: str) -> str:
 
 
 def version_text() -> str:
+    build = "hot path compiled" if is_compiled() else "pure Python"
     try:
-        return metadata.version("ppob-switch")
+        return f"{metadata.version('ppob-switch')} ({build})"
     except metadata.PackageNotFoundError:   # run from a checkout that was never installed
-        return "unknown (not installed)"
+        return f"unknown (not installed; {build})"
 
 
 class Parser(argparse.ArgumentParser):

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # bottom to top; a module may import its own layer and the ones below it (siblings on one rank apart)
 LAYERS: list[tuple[str, ...]] = [
-    ("switch.config",),
+    ("switch.config", "switch.compiled"),
     ("switch.ops",),
     ("switch.wire",),
     ("switch.ledger",),

@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +43,13 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 # load from 20 terminals with 91: the bench measures the switch's work, so it lifts them (a bench
 # setting only; the defaults stay as they are).
 BENCH_LIMITS = {"max_requests_per_s": 1_000_000.0, "max_burst": 1_000_000, "max_in_flight_per_terminal": 1000}
+
+
+def build_of(root: Path) -> str:
+    """'hot path compiled' or 'pure Python': what `python -m switch.cli` runs from `root`."""
+    done = subprocess.run([sys.executable, "-m", "switch.cli", "--version"], capture_output=True, text=True,
+                          cwd=str(root), env=ENV, timeout=60)
+    return done.stdout.strip().rpartition("(")[2].rstrip(")") or "unknown"
 
 
 def free_port() -> int:
@@ -260,7 +268,7 @@ async def bench(args: argparse.Namespace) -> None:
                         async with SwitchUnderTest(bed, url, f"postgresql{_}") as sw:
                             results["postgresql"] = await measure_server(bed, sw.process.pid, sw.port, "pg")
                 print(f"load average {os.getloadavg()[0]:.2f}; {args.terminals} terminals x {args.in_flight} "
-                      f"in flight; {args.seconds:g} s per measurement")
+                      f"in flight; {args.seconds:g} s per measurement; the switch: {build_of(ROOT)}")
                 print("\n".join(table(results, args.rate)), flush=True)
         finally:
             await stop(bed.bank)
@@ -274,7 +282,8 @@ async def against(bed: Bed, args: argparse.Namespace) -> None:
     trees = {"this": ROOT, "other": Path(args.against).resolve()}
     seen: dict[str, list[Phase]] = {}
     postgres = args.skip_sqlite and args.database != "none"  # --skip-sqlite: both on PostgreSQL
-    print(f"paired on {'PostgreSQL (a database each)' if postgres else 'SQLite'}")
+    print(f"paired on {'PostgreSQL (a database each)' if postgres else 'SQLite'}; "
+          + ", ".join(f"{name}: {build_of(root)}" for name, root in trees.items()))
     for n in range(args.repeat):
         async with contextlib.AsyncExitStack() as stack:
             urls = [await stack.enter_async_context(FreshPostgres(args.database)) if postgres
