@@ -4,7 +4,8 @@
 file, so it must stay plain data and standard-library imports); `PPOB_PURE=1 pip install .`, or a
 machine without a C compiler's headers, keeps them pure Python. Compiled and pure behave the same
 (the suite passes both ways); compiled costs the switch about a sixth less CPU per request.
-storage/ stays pure (its unit driver steps coroutines by hand), as do the modules off the hot path.
+The storage layer stays pure (its unit driver steps coroutines by hand; compiled, it crashed at
+interpreter exit) but for SQLite's Tx, as do the modules off the hot path.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ COMPILED_MODULES = (
     "switch.flows.malfunction", "switch.flows.payment", "switch.flows.recovery", "switch.flows.reversal",
     "switch.flows.status", "switch.flows.store_forward",
     "switch.ledger.accounts", "switch.ledger.money", "switch.ledger.states", "switch.ledger.txns",
-    "switch.ledger.units",
+    "switch.ledger.units", "switch.ledger.storage.sqlite_tx",
     "switch.ops.metrics",
 )
 

@@ -4,7 +4,9 @@ Three processes per measurement: the bank simulator (`ppob-bank-sim`), the syste
 (`ppob-switch serve` on SQLite or PostgreSQL, or the relay of tests/bench/relay.py, which only
 decodes and re-encodes each message both ways), and the load generator of tests/bench/loadgen.py
 (20 terminals × 4 requests in flight; it builds and MACs every request and checks every answer's
-MAC). Prints one table; asserts nothing.
+MAC). The bank, the relay and the load generator run from a copy of the tree without compiled
+extensions: plain Python, whatever the switch under test runs (see its --version). Prints one
+table; asserts nothing.
 
     python tests/bench/bench_switch.py [--seconds 8] [--rate 1000] [--database postgresql://...]
     python tests/bench/bench_switch.py --soak 1000000        # RSS of the switch every 100,000 payments
@@ -17,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,7 +37,6 @@ from switch.ledger.storage import open_database  # noqa: E402
 from switch.config import sample_config  # noqa: E402
 from tests.bench.bench_report import Phase, Profile, table  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TICK = os.sysconf("SC_CLK_TCK")
 BOOK_SEED, BOOK_SIZE = 1, 1000
@@ -117,6 +119,11 @@ class Bed:
     args: argparse.Namespace
     bank: asyncio.subprocess.Process | None = None
 
+    @property
+    def pure(self) -> Path:
+        """The copy of the tree that the bank, the relay and the load generator run from."""
+        return self.folder / "pure"
+
     async def load(self, server_pid: int, port: int, op: str, label: str, *, rate: float | None = None,
                    count: int | None = None, rounds: int = 1, on_round=None) -> Phase:
         """Runs the load generator against `port`; CPU and RSS are read from `server_pid`."""
@@ -126,8 +133,8 @@ class Bed:
                "rate": rate, "count": count, "rounds": rounds, "warmup_s": 1.0,
                "seed": secrets.randbelow(2**32)}
         gen = await asyncio.create_subprocess_exec(
-            sys.executable, str(HERE / "loadgen.py"), stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, env=ENV)
+            sys.executable, str(self.pure / "tests" / "bench" / "loadgen.py"), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env={**ENV, "PYTHONPATH": str(self.pure)}, cwd=str(self.pure))
         gen.stdin.write((json.dumps(job) + "\n").encode())
         phase = None
         try:
@@ -150,6 +157,13 @@ class Bed:
         return phase
 
 
+def copy_pure(folder: Path) -> None:
+    """The tree without its compiled extensions: the bank, the relay and the load generator stay
+    plain Python whatever the switch under test runs (the relay is the plain baseline)."""
+    for name in ("switch", "bank_sim", "terminal_sim", "specs", "tests/bench"):
+        shutil.copytree(ROOT / name, folder / "pure" / name, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+
+
 async def open_bed(folder: Path, args: argparse.Namespace) -> Bed:
     # a PostgreSQL switch keeps its master key under $XDG_STATE_HOME: the bench's own, not the user's
     os.environ["XDG_STATE_HOME"] = ENV["XDG_STATE_HOME"] = str(folder / "state")
@@ -159,9 +173,10 @@ async def open_bed(folder: Path, args: argparse.Namespace) -> Bed:
     terminals = [{"tid": f"B{i:07d}", "agent": f"BENCH{i:010d}", "key": secrets.token_hex(16).upper()}
                  for i in range(args.terminals)]
     bed = Bed(folder, free_port(), terminals, postpaid, prepaid, args)
+    copy_pure(folder)
     bed.bank = await spawn(sys.executable, "-m", "bank_sim.cli", "--listen", f"127.0.0.1:{bed.bank_port}",
                            "--bank-id", "BANKA", "--seed", str(BOOK_SEED), "--size", str(BOOK_SIZE),
-                           log=folder / "bank.log")
+                           log=folder / "bank.log", root=bed.pure)
     await wait_port(bed.bank_port, bed.bank)
     return bed
 
@@ -170,8 +185,9 @@ async def measure_relay(bed: Bed) -> dict[str, Phase]:
     keys = bed.folder / "keys.json"
     keys.write_text(json.dumps(bed.terminals))
     port = free_port()
-    relay = await spawn(sys.executable, str(HERE / "relay.py"), "--listen", str(port),
-                        "--bank", f"127.0.0.1:{bed.bank_port}", "--keys", str(keys), log=bed.folder / "relay.log")
+    relay = await spawn(sys.executable, str(bed.pure / "tests" / "bench" / "relay.py"), "--listen", str(port),
+                        "--bank", f"127.0.0.1:{bed.bank_port}", "--keys", str(keys), log=bed.folder / "relay.log",
+                        root=bed.pure)
     try:
         await wait_port(port, relay)
         return await measure_server(bed, relay.pid, port, "relay")
