@@ -39,7 +39,7 @@ class Terminal:
         return self.key.hex().upper()
 
 
-def _check_id(what: str, value: str, max_len: int) -> None:
+def _check_id(what: str, value: object, max_len: int) -> None:
     if not isinstance(value, str) or not 1 <= len(value) <= max_len or not _PRINTABLE.fullmatch(value):
         raise ValueError(f"{what} id must be 1..{max_len} printable characters without spaces, not {value!r}")
 

@@ -99,7 +99,7 @@ async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]],
     return True
 
 
-def _positive(amount: int) -> None:
+def _positive(amount: object) -> None:  # object: compiled, an int would take True as 1
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValueError(f"amount must be a positive integer of minor units, not {amount!r}")
 
