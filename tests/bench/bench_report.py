@@ -18,6 +18,7 @@ class Phase:
     cpu_ms: float            # of the server process, per operation
     rss_mb: float
     by_rc: dict = field(default_factory=dict)
+    loop_busy: float = 0.0   # the server's main (event-loop) thread: CPU seconds per second
 
     @property
     def rate(self) -> float:
@@ -89,10 +90,13 @@ def table(results: dict[str, dict[str, Phase]], rate: float | None) -> list[str]
         ("CPU ms per inquiry (ratio: inverse)", "inquiry", lambda p: f"{p.cpu_ms:.2f}", "cpu"),
         ("CPU ms per payment (ratio: inverse)", "payment", lambda p: f"{p.cpu_ms:.2f}", "cpu"),
         ("RSS MB after payments", "payment", lambda p: f"{p.rss_mb:.0f}", None),
+        ("event-loop thread busy, payments", "payment", lambda p: f"{p.loop_busy:.0%}", None),
     ]
     if rate:
         rows += [(f"open loop {rate:,.0f} payments/s: held", "open", lambda p: f"{p.rate:,.0f}", "rate"),
-                 ("open loop p50 / p99 ms", "open", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", None)]
+                 ("open loop p50 / p99 ms", "open", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", None),
+                 ("open loop: CPU ms per payment", "open", lambda p: f"{p.cpu_ms:.2f}", None),
+                 ("open loop: event-loop thread busy", "open", lambda p: f"{p.loop_busy:.0%}", None)]
     head = ["", "relay", "SQLite", "SQLite / relay", "PostgreSQL", "PostgreSQL / SQLite"]
     body = [[name, cell(relay, key, fmt), cell(lite, key, fmt), ratio(lite, relay, key, kind),
              cell(pg, key, fmt), ratio(pg, lite, key, kind)] for name, key, fmt, kind in rows]

@@ -50,9 +50,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (all its threads: the SQLite commit thread too)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
+def cpu_seconds(pid: int, *, loop_thread: bool = False) -> float:
+    """User + system CPU of a process so far (all its threads: the SQLite commit thread too), or
+    of its main thread alone (the event loop's)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if loop_thread else f"/proc/{pid}/stat").read_text()
     parts = stat[stat.rindex(")") + 2:].split()
     return (int(parts[11]) + int(parts[12])) / TICK
 
@@ -125,13 +126,14 @@ class Bed:
             for n in range(rounds):
                 if (await gen.stdout.readline()).strip() != b"ready":
                     raise RuntimeError("the load generator did not start (is the server up?)")
-                cpu0 = cpu_seconds(server_pid)
+                cpu0, loop0 = cpu_seconds(server_pid), cpu_seconds(server_pid, loop_thread=True)
                 gen.stdin.write(b"go\n")
                 result = json.loads(await gen.stdout.readline())
                 cpu = cpu_seconds(server_pid) - cpu0
+                loop_busy = (cpu_seconds(server_pid, loop_thread=True) - loop0) / max(result["elapsed_s"], 1e-9)
                 ops = max(result["operations"], 1)
                 phase = Phase(label, result["operations"], result["elapsed_s"], result["p50_ms"],
-                              result["p99_ms"], cpu / ops * 1000, rss_mb(server_pid), result["by_rc"])
+                              result["p99_ms"], cpu / ops * 1000, rss_mb(server_pid), result["by_rc"], loop_busy)
                 if on_round:
                     on_round(n, phase)
             await gen.wait()
