@@ -214,10 +214,9 @@ async def finish(ctx: TxnContext, svc: Services) -> Message:
             svc.inflight.end(ctx.txn_id)
         if not isinstance(stored, txns.Txn):
             break
-        ctx.response = None
+        unanswered(ctx)
         settled = await recorded(ctx, svc, stored)   # a repeat of a payment refused early
-        if ctx.response is None:  # 94, or 68 while the first is still pending: not stored
-            ctx.response = build_response(ctx)
+        answered(ctx)
         if settled is not None:
             return ctx.response
     txn_id, response = stored
@@ -225,6 +224,22 @@ async def finish(ctx: TxnContext, svc: Services) -> Message:
         ctx.txn_id, ctx.rrn, ctx.unrecorded = txn_id, rrn_of(txn_id), False
     ctx.response = response
     return response
+
+
+# unanswered() and answered() are calls, not `ctx.response = None` and `if ctx.response is None` in
+# finish: there mypy narrows ctx.response by the assignments before (to a Message, or None) across the
+# await of recorded(), which changes it, and mypyc compiles that narrowed type into a check that
+# fails at run time (TypeError: Message object expected; got None).
+def unanswered(ctx: TxnContext) -> None:
+    """Drops the answer built for a first transmission, for recorded() to decide again."""
+    ctx.response = None
+
+
+def answered(ctx: TxnContext) -> None:
+    """After recorded(): the answer it set (the first transmission's), else one built now (94, or 68
+    while the first is still pending: not stored)."""
+    if ctx.response is None:
+        ctx.response = build_response(ctx)
 
 
 async def store(ctx: TxnContext, svc: Services) -> tuple[int, Message] | txns.Txn:

@@ -27,9 +27,11 @@ Money = Callable[[Tx], Awaitable[Any]]
 T = TypeVar("T")
 
 
-class StepOrderError(RuntimeError):
+class StepOrderError(Exception):
     """A step needs what an earlier step fills, and that step has not run: the flow's steps are out
-    of order (a bug, aborted like any unexpected fault)."""
+    of order (a bug, aborted like any unexpected fault). An Exception rather than a RuntimeError:
+    mypyc cannot compile a native class deriving from RuntimeError, and nothing catches it by that
+    base."""
 
 
 def filled(value: T | None, what: str) -> T:

@@ -39,9 +39,13 @@ class Terminal:
         return self.key.hex().upper()
 
 
-def _check_id(what: str, value: str, max_len: int) -> None:
+# The ids, keys and limits that the functions below check are typed `object` on purpose: each check
+# refuses a wrong type with a ValueError, and compiled with mypyc a narrower annotation would refuse
+# it first with a TypeError.
+def _check_id(what: str, value: object, max_len: int) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= max_len or not _PRINTABLE.fullmatch(value):
         raise ValueError(f"{what} id must be 1..{max_len} printable characters without spaces, not {value!r}")
+    return value
 
 
 def _agent(row) -> Agent:
@@ -62,7 +66,7 @@ async def _terminal(tx: Tx, row, opened: dict[str, bytes] | None = None) -> Term
     return Terminal(row["terminal_id"], row["agent_id"], key, bool(row["blocked"]), row["created_at"])
 
 
-async def _new_key(tx: Tx, key_hex: str | None) -> bytes:
+async def _new_key(tx: Tx, key_hex: object) -> bytes:
     if key_hex is None:
         return (await keyring.vault_for(tx)).generate_terminal_key()
     if not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex):
@@ -70,9 +74,9 @@ async def _new_key(tx: Tx, key_hex: str | None) -> bytes:
     return bytes.fromhex(key_hex)
 
 
-async def add_agent(tx: Tx, agent_id: str, name: str, daily_limit: int | None) -> None:
+async def add_agent(tx: Tx, agent_id: object, name: str, daily_limit: object) -> None:
     """Registers an agent with an empty deposit. `daily_limit` in minor units (None = no limit)."""
-    _check_id("agent", agent_id, 15)
+    agent_id = _check_id("agent", agent_id, 15)
     if not name or not name.strip():
         raise ValueError("agent name must not be empty")
     if daily_limit is not None and (not isinstance(daily_limit, int) or daily_limit < 0):
@@ -115,17 +119,17 @@ async def set_agent_blocked(tx: Tx, agent_id: str, blocked: bool) -> None:
         raise ValueError(f"unknown agent {agent_id}")
 
 
-async def set_agent_daily_limit(tx: Tx, agent_id: str, daily_limit: int | None) -> None:
+async def set_agent_daily_limit(tx: Tx, agent_id: str, daily_limit: object) -> None:
     if daily_limit is not None and (not isinstance(daily_limit, int) or daily_limit < 0):
         raise ValueError(f"daily limit must be a non-negative integer of minor units, not {daily_limit!r}")
     if await tx.execute("UPDATE agents SET daily_limit = ? WHERE agent_id = ?", daily_limit, agent_id) == 0:
         raise ValueError(f"unknown agent {agent_id}")
 
 
-async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | None) -> str:
+async def add_terminal(tx: Tx, terminal_id: object, agent_id: str, key_hex: object) -> str:
     """Registers a terminal of `agent_id`; returns its MAC key as 32 upper-case hex characters
     (`key_hex` in either case, or a fresh random key when None)."""
-    _check_id("terminal", terminal_id, 8)
+    terminal_id = _check_id("terminal", terminal_id, 8)
     if key_hex is not None and (not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex)):
         raise ValueError("terminal key must be 32 hex characters (16 bytes)")
     if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
@@ -142,7 +146,7 @@ async def add_terminal(tx: Tx, terminal_id: str, agent_id: str, key_hex: str | N
     return key.hex().upper()
 
 
-async def rekey_terminal(tx: Tx, terminal_id: str, key_hex: str | None = None) -> str:
+async def rekey_terminal(tx: Tx, terminal_id: str, key_hex: object = None) -> str:
     """Gives a terminal a new MAC key (`key_hex`, or a fresh one from the vault); returns it as 32
     upper-case hex characters for the operator to load into the terminal. The old key stops at once."""
     if key_hex is not None and (not isinstance(key_hex, str) or not _KEY_HEX.fullmatch(key_hex)):

@@ -99,14 +99,18 @@ async def _journal(tx: Tx, kind: str, ref: str, postings: list[tuple[str, int]],
     return True
 
 
-def _positive(amount: int) -> None:
+# The amounts below are typed `object` on purpose: _positive refuses what is no positive int with a
+# ValueError, and compiled with mypyc an `int` annotation would refuse a str with a TypeError first,
+# and take True as 1.
+def _positive(amount: object) -> int:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ValueError(f"amount must be a positive integer of minor units, not {amount!r}")
+    return amount
 
 
-async def topup(tx: Tx, agent_id: str, amount: int, ref: str) -> bool:
+async def topup(tx: Tx, agent_id: str, amount: object, ref: str) -> bool:
     """Credits the agent's deposit (switch:topups -X, agent +X). False if `ref` was applied before."""
-    _positive(amount)
+    amount = _positive(amount)
     if amount > MAX_TOPUP:
         raise ValueError(f"a topup is at most {MAX_TOPUP} minor units, not {amount}")
     if await tx.fetchval("SELECT 1 FROM agents WHERE agent_id = ?", agent_id) is None:
@@ -124,12 +128,12 @@ async def topup(tx: Tx, agent_id: str, amount: int, ref: str) -> bool:
     return True
 
 
-async def place_hold(tx: Tx, txn_id: int, agent_id: str, amount: int, business_date: str,
+async def place_hold(tx: Tx, txn_id: int, agent_id: str, amount: object, business_date: str,
                      daily_limit: int | None) -> None:
     """Reserves `amount` of the agent's available deposit for payment `txn_id` and counts it against
     the daily limit of `business_date` (reaching the limit exactly is allowed). Raises HoldRefused;
     a second call for the same txn_id does nothing."""
-    _positive(amount)
+    amount = _positive(amount)
     now = utc_now()
     placed = await tx.fetchval(PLACE, txn_id, agent_id, amount, business_date, now, now)
     if placed is None:
@@ -209,9 +213,9 @@ async def credit_back(tx: Tx, txn_id: int, bank_id: str, business_date: str | No
     return True
 
 
-async def post_commission(tx: Tx, agent_id: str, amount: int, ref: str, business_date: str) -> bool:
+async def post_commission(tx: Tx, agent_id: str, amount: object, ref: str, business_date: str) -> bool:
     """Pays the agent a commission (switch:commission -C, agent +C). False if `ref` was posted."""
-    _positive(amount)
+    amount = _positive(amount)
     agent = agent_account(agent_id)
     await ensure_account(tx, agent, "agent")  # before the postings that reference them
     await ensure_account(tx, COMMISSION, "switch")
@@ -228,10 +232,10 @@ def fees_account(bank_id: str) -> str:
     return f"bank:{bank_id}:fees"
 
 
-async def post_fee_income(tx: Tx, bank_id: str, amount: int, ref: str, business_date: str) -> bool:
+async def post_fee_income(tx: Tx, bank_id: str, amount: object, ref: str, business_date: str) -> bool:
     """The switch's admin-fee income of a settled day: fees receivable from the bank -F, switch:fee_income
     +F. False if `ref` was posted."""
-    _positive(amount)
+    amount = _positive(amount)
     receivable = fees_account(bank_id)
     await ensure_account(tx, receivable, "bank")
     await ensure_account(tx, FEE_INCOME, "switch")

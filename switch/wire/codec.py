@@ -23,13 +23,16 @@ _UPPER_HEX = b"0123456789ABCDEF"
 _BITMAP_KEYS = ("t", "p", "1", "h")
 
 
-def decode(raw: bytes, spec: Spec = TI) -> Message:
+# `raw` and the values n() and an() are given are typed `object` on purpose: each refuses what is not
+# bytes (or an int, a str) with a CodecError, and compiled with mypyc a narrower annotation would be
+# enforced first, as a TypeError.
+def decode(raw: object, spec: Spec = TI) -> Message:
     """Decode one message (without its length header). Raises CodecError, and nothing else."""
     fast = fast_decode(raw, spec)
     return fast if fast is not None else decode_full(raw, spec)
 
 
-def decode_full(raw: bytes, spec: Spec = TI) -> Message:
+def decode_full(raw: object, spec: Spec = TI) -> Message:
     """decode() on the generic pyiso8583 path only (the benchmark's plain relay uses it)."""
     try:
         return _decode(raw, spec)
@@ -59,7 +62,7 @@ def encode_full(msg: Message, spec: Spec = TI) -> bytes:
         raise CodecError(None, f"unencodable message ({type(exc).__name__}: {exc})") from None
 
 
-def n(value: int, width: int, field: int | str | None = None) -> str:
+def n(value: object, width: int, field: int | str | None = None) -> str:
     """A non-negative integer as an `n` field: right-aligned, zero-padded to width."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise CodecError(field, f"expected a non-negative integer, got {value!r}")
@@ -69,7 +72,7 @@ def n(value: int, width: int, field: int | str | None = None) -> str:
     return text.zfill(width)
 
 
-def an(value: str, width: int, field: int | str | None = None) -> str:
+def an(value: object, width: int, field: int | str | None = None) -> str:
     """Printable ASCII as an `an`/`ans` fixed field: left-aligned, space-padded to width."""
     if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
         raise CodecError(field, f"expected printable ASCII, got {value!r}")
@@ -78,10 +81,10 @@ def an(value: str, width: int, field: int | str | None = None) -> str:
     return value.ljust(width)
 
 
-def _decode(raw: bytes, spec: Spec) -> Message:
-    if not isinstance(raw, (bytes, bytearray, memoryview)):
-        raise CodecError(None, f"expected bytes, got {type(raw).__name__}")
-    raw = bytes(raw)
+def _decode(given: object, spec: Spec) -> Message:
+    if not isinstance(given, (bytes, bytearray, memoryview)):
+        raise CodecError(None, f"expected bytes, got {type(given).__name__}")
+    raw = bytes(given)
     mti = raw[:4]
     if len(mti) != 4 or not mti.isdigit():
         raise CodecError("t", f"expected 4 digits, got {_show(mti)}")
@@ -123,6 +126,9 @@ def _encode(msg: Message, spec: Spec) -> bytes:
     if not (isinstance(mti, str) and len(mti) == 4 and mti.isascii() and mti.isdigit()):
         raise CodecError("t", f"expected 4 digits, got {mti!r}")
     doc: dict[str, Any] = {"t": mti}
+    # checked below, not trusted to the annotation (compiled, a wrong type would be a TypeError)
+    number: object
+    value: object
     for number, value in msg.fields.items():
         if isinstance(number, bool) or not isinstance(number, int) or number in (1, 65):
             raise CodecError(number, "not a data field number")

@@ -49,7 +49,7 @@ def _bits(hex16: str, offset: int) -> list[int] | None:
     return out
 
 
-def fast_decode(raw: bytes, spec: Any) -> Message | None:
+def fast_decode(raw: object, spec: Any) -> Message | None:
     """The decoded message, or None when the full path must look at it."""
     table = _table(spec)
     if table is None or not isinstance(raw, bytes):

@@ -156,7 +156,7 @@ def build(layout: Layout, values: Any, i: int | None = None, **given: Any) -> st
     return "".join(parts)
 
 
-def _number(value: int, width: int, what: str) -> str:
+def _number(value: object, width: int, what: str) -> str:  # object: see codec.n
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise error(f"{what} {value!r} is not a non-negative integer")
     text = str(value)
@@ -165,7 +165,7 @@ def _number(value: int, width: int, what: str) -> str:
     return text.zfill(width)
 
 
-def _text(value: str, width: int, what: str) -> str:
+def _text(value: object, width: int, what: str) -> str:
     if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
         raise error(f"{what} {value!r} is not printable ASCII")
     if len(value) > width:

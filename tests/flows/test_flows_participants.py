@@ -11,6 +11,7 @@ from switch.ledger import accounts, money, txns
 from switch.ledger.calendar import BusinessCalendar
 from switch.ledger.states import TxnState
 from switch.ledger.storage.sqlite import SqliteDatabase
+from switch.links.limits import Budget
 from switch.links.router import Router
 from switch.links.stan import StanAllocator
 from switch.links.terminal_server import TerminalSession
@@ -46,7 +47,9 @@ async def context(svc: Services, mti: str = "0200", **fields: str) -> TxnContext
     terminal = await svc.db.read(lambda tx: accounts.get_terminal(tx, TERMINAL))
     agent = await svc.db.read(lambda tx: accounts.get_agent(tx, AGENT))
     request = Message(mti, {int(k[1:]): v for k, v in fields.items()})
-    return TxnContext(session=TerminalSession(peer="test", budget=None), request=request, terminal=terminal,
+    # a real Budget, as the terminal server gives every session (compiled, TerminalSession refuses None)
+    session = TerminalSession(peer="test", budget=Budget(rate=100.0, burst=100.0, max_in_flight=4))
+    return TxnContext(session=session, request=request, terminal=terminal,
                       agent=agent, kind="payment")
 
 

@@ -1,17 +1,19 @@
 """A real database with one storage failure injected: every call goes to the real database, except the
 one chosen call (counted among those made while the gateway handles a terminal request), which fails
-as the database would (StorageError). No part of the switch is mocked."""
+as the database would (StorageError). No part of the switch is mocked.
+
+"While the gateway handles a request" is the task in the terminal server's handler (watch() wraps it),
+not a look at the call stack: compiled with mypyc, the switch's modules leave no Python frames."""
 from __future__ import annotations
 
+import asyncio
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
 from switch.ledger.storage import Database, StorageError
 
 T = TypeVar("T")
-GATEWAY = str(Path("switch") / "flows" / "gateway.py")
 
 
 @dataclass
@@ -20,18 +22,15 @@ class Call:
     caller: str   # the switch function that asked (e.g. "record", "hold", "finish")
 
 
-def _caller() -> tuple[bool, str]:
-    """(whether the gateway is handling a request up the stack, the nearest switch function)."""
-    frame, caller, in_gateway = sys._getframe(2), "", False
+def _caller() -> str:
+    """The nearest switch function up the stack, to name the call ("" when the switch is compiled)."""
+    frame = sys._getframe(2)
     while frame is not None:
         name = frame.f_code.co_filename
-        if not caller and f"{Path('switch')}/" in name and "/storage/" not in name:
-            caller = frame.f_code.co_name
-        if name.endswith(GATEWAY):
-            in_gateway = True
-            break
+        if "switch/" in name and "/storage/" not in name:
+            return frame.f_code.co_name
         frame = frame.f_back
-    return in_gateway, caller
+    return ""
 
 
 @dataclass
@@ -41,6 +40,7 @@ class FaultyDatabase(Database):
     fail_at: int | None = None          # index among the calls made while armed
     calls: list[Call] = field(default_factory=list)
     failed: list[Call] = field(default_factory=list)
+    handling: set[asyncio.Task] = field(default_factory=set)  # tasks in the gateway's handler now
 
     def __post_init__(self) -> None:
         self.dialect = self.real.dialect
@@ -51,13 +51,24 @@ class FaultyDatabase(Database):
     def disarm(self) -> None:
         self.armed = False
 
+    def watch(self, handler: Callable[[Any, bytes], Awaitable[Any]]) -> Callable[[Any, bytes], Awaitable[Any]]:
+        """The terminal server's handler (the gateway's), noting the task while it handles a request."""
+        async def handle(session: Any, raw: bytes) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            self.handling.add(task)
+            try:
+                return await handler(session, raw)
+            finally:
+                self.handling.discard(task)
+        return handle
+
     def _check(self, method: str) -> None:
         if not self.armed:
             return
-        in_gateway, caller = _caller()
-        if not in_gateway:
+        if asyncio.current_task() not in self.handling:
             return
-        call = Call(method, caller)
+        call = Call(method, _caller())
         self.calls.append(call)
         if len(self.calls) - 1 == self.fail_at:
             self.failed.append(call)

@@ -1,6 +1,8 @@
 """Receipts: golden struk per product, compared exactly, and never wider than 32 columns."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,7 +69,7 @@ def test_postpaid_receipt_says_how_many_months_remain_in_arrears():
 
 
 def test_postpaid_receipt_without_arrears_has_no_arrears_line():
-    settled = PostpaidInfo(**{**POSTPAID.__dict__, "outstanding": 2})
+    settled = replace(POSTPAID, outstanding=2)
     assert not any("TUNGGAKAN" in s for s in render_receipt(settled, meta("000003", "1", 39_980_000)))
 
 

@@ -1,6 +1,8 @@
 """Field 48 layouts (§5): typed parse/build, validation, round trips."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import datetime
 
 import pytest
@@ -78,28 +80,28 @@ def test_a_postpaid_layout_whose_length_does_not_match_its_bill_count_is_refused
 
 
 def test_the_payment_tail_is_recognised_by_length():
-    paid = PostpaidInfo(**{**POSTPAID.__dict__, "biller_ref": "0BAG210Z9Y8X7W6V5U4T3S2R1Q0P9O8N"})
+    paid = replace(POSTPAID, biller_ref="0BAG210Z9Y8X7W6V5U4T3S2R1Q0P9O8N")
     assert parse_response(build_response(paid)).biller_ref == "0BAG210Z9Y8X7W6V5U4T3S2R1Q0P9O8N"
     assert parse_response(build_response(POSTPAID)).biller_ref is None
-    sold = PrepaidInfo(**{**PREPAID.__dict__, "sale": SALE})
+    sold = replace(PREPAID, sale=SALE)
     assert parse_response(build_response(sold)).sale == SALE
     assert len(build_response(sold)) == 202 and len(build_response(PREPAID)) == 88
     assert len(build_response(NONTAGLIS)) == 97
 
 
 def test_building_refuses_values_that_do_not_fit_their_positions():
-    too_long_name = PostpaidInfo(**{**POSTPAID.__dict__, "name": "N" * 26})
-    no_bills = PostpaidInfo(**{**POSTPAID.__dict__, "bills": ()})
-    five_bills = PostpaidInfo(**{**POSTPAID.__dict__, "bills": (BILL,) * 5})
-    huge_fee = NontaglisInfo(**{**NONTAGLIS.__dict__, "admin_fee": 10 ** 8})
-    short_token = PrepaidInfo(**{**PREPAID.__dict__, "sale": PrepaidSale(**{**SALE.__dict__, "token": "123"})})
+    too_long_name = replace(POSTPAID, name="N" * 26)
+    no_bills = replace(POSTPAID, bills=())
+    five_bills = replace(POSTPAID, bills=(BILL,) * 5)
+    huge_fee = replace(NONTAGLIS, admin_fee=10 ** 8)
+    short_token = replace(PREPAID, sale=replace(SALE, token="123"))
     for info in (too_long_name, no_bills, five_bills, huge_fee, short_token):
         with pytest.raises(CodecError):
             build_response(info)
 
 
 def test_totals_are_whole_rupiah_with_the_admin_fee_per_bill():
-    two = PostpaidInfo("532110000123", "SITI", "R1", 1300, 2, 3000, [BILL, BILL])
+    two = PostpaidInfo("532110000123", "SITI", "R1", 1300, 2, 3000, (BILL, BILL))
     assert two.total == 2 * (187500 + 5000 + 3000)
     assert isinstance(two.bills, tuple)
     assert NONTAGLIS.total == 1518000
