@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import re
 import signal
@@ -286,9 +287,18 @@ async def _serve(config: Config) -> int:
         flush_logs()  # the events of the failed start first, the one-line summary last
         print(mask_credentials(f"ppob-switch: cannot start: {exc}{where}"), file=sys.stderr)
         return 1
+    freeze_startup_heap()
     await stop.wait()
     await app.stop()
     return 0
+
+
+def freeze_startup_heap() -> None:
+    """What start-up built (modules, configuration, caches) lives as long as the process: frozen out
+    of the garbage collector, so that its full collections, which came every few seconds under load,
+    scan only what came after (each was a 13-19 ms pause of the event loop, collecting nothing)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _abandon(app: Any) -> None:
