@@ -72,7 +72,7 @@ class FaultyDatabase(Database):
         self.calls.append(call)
         if len(self.calls) - 1 == self.fail_at:
             self.failed.append(call)
-            raise StorageError(f"injected storage failure in {method} (from {caller})")
+            raise StorageError(f"injected storage failure in {method} (from {call.caller})")
 
     async def open(self) -> None:
         await self.real.open()
