@@ -46,8 +46,7 @@ def stale_extensions(root: Path) -> list[str]:
     stale = []
     for module in COMPILED_MODULES:
         source = source_path(module, root)
-        folder, stem = (source.parent, "__init__") if source.name == "__init__.py" else (source.parent, source.stem)
-        for built in folder.glob(f"{stem}.*.so"):
+        for built in source.parent.glob(f"{source.stem}.*.so"):  # a package's: __init__.*.so
             if source.exists() and built.stat().st_mtime < source.stat().st_mtime:
                 stale.append(str(built.relative_to(root)))
     return stale

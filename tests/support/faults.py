@@ -2,16 +2,17 @@
 one chosen call (counted among those made while the gateway handles a terminal request), which fails
 as the database would (StorageError). No part of the switch is mocked.
 
-"While the gateway handles a request" is the task in the terminal server's handler (watch() wraps it),
-not a look at the call stack: compiled with mypyc, the switch's modules leave no Python frames."""
+"While the gateway handles a request" is the task in the terminal server's handler (tests.support.
+handling, given to watch()), not a look at the call stack: compiled with mypyc, the switch's modules
+leave no Python frames."""
 from __future__ import annotations
 
-import asyncio
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, TypeVar
 
 from switch.ledger.storage import Database, StorageError
+from tests.support.handling import Handling
 
 T = TypeVar("T")
 
@@ -40,7 +41,7 @@ class FaultyDatabase(Database):
     fail_at: int | None = None          # index among the calls made while armed
     calls: list[Call] = field(default_factory=list)
     failed: list[Call] = field(default_factory=list)
-    handling: set[asyncio.Task] = field(default_factory=set)  # tasks in the gateway's handler now
+    handling: Handling | None = None    # the terminal server's handler, watched (watch())
 
     def __post_init__(self) -> None:
         self.dialect = self.real.dialect
@@ -51,22 +52,14 @@ class FaultyDatabase(Database):
     def disarm(self) -> None:
         self.armed = False
 
-    def watch(self, handler: Callable[[Any, bytes], Awaitable[Any]]) -> Callable[[Any, bytes], Awaitable[Any]]:
-        """The terminal server's handler (the gateway's), noting the task while it handles a request."""
-        async def handle(session: Any, raw: bytes) -> Any:
-            task = asyncio.current_task()
-            assert task is not None
-            self.handling.add(task)
-            try:
-                return await handler(session, raw)
-            finally:
-                self.handling.discard(task)
-        return handle
+    def watch(self, server: Any) -> None:
+        """Counts the calls made while `server` (the terminal server) handles a request."""
+        self.handling = Handling(server)
 
     def _check(self, method: str) -> None:
         if not self.armed:
             return
-        if asyncio.current_task() not in self.handling:
+        if self.handling is None or not self.handling.now():
             return
         call = Call(method, _caller())
         self.calls.append(call)

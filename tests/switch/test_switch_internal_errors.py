@@ -19,7 +19,7 @@ async def faulty_switch(start_switch):
     running, peer, terminal = await switch_with_bank(start_switch)
     faulty = FaultyDatabase(running.app.svc.db)
     running.app.svc.db = faulty  # the flows' door to storage; the real database stays behind it
-    running.app.terminals._handler = faulty.watch(running.app.terminals._handler)  # counts while it handles
+    faulty.watch(running.app.terminals)  # counts the calls made while it handles a request
     return running, peer, terminal, faulty
 
 

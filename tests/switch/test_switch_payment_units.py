@@ -2,10 +2,9 @@
 refused before the hold is recorded with its answer; a repeat of it gets that same answer."""
 from __future__ import annotations
 
-import asyncio
-
 from switch.ledger import txns
 from tests.support.bank_answers import postpaid_total_minor
+from tests.support.handling import Handling
 from tests.support.harness import switch_with_bank
 
 CUSTOMER = "532110000123"
@@ -16,24 +15,15 @@ def flow_units(running) -> list[str]:
     request (the switch's housekeeping beats run in tasks of their own and are left out). Told by the
     task, not by the name of the unit's function: compiled with mypyc, the flows' have no __qualname__."""
     names: list[str] = []
-    handling: set[asyncio.Task] = set()
-    db, server = running.db, running.app.terminals
-    original_unit, original_handler = db.unit, server._handler
-
-    async def handler(session, raw):
-        task = asyncio.current_task()
-        handling.add(task)
-        try:
-            return await original_handler(session, raw)
-        finally:
-            handling.discard(task)
+    handling = Handling(running.app.terminals)
+    db = running.db
+    original_unit = db.unit
 
     async def unit(work):
-        if asyncio.current_task() in handling:
+        if handling.now():
             names.append(getattr(work, "__qualname__", type(work).__name__))
         return await original_unit(work)
     db.unit = unit
-    server._handler = handler
     return names
 
 
