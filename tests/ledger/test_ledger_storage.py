@@ -164,6 +164,31 @@ async def test_sqlite_runs_in_wal_mode_with_full_sync_and_foreign_keys(tmp_path)
         await db.close()
 
 
+async def test_sqlite_keeps_a_units_savepoint_journal_in_memory_and_still_undoes_a_large_unit_alone(tmp_path):
+    """temp_store=MEMORY on the write connection: the journal of a unit's SAVEPOINT never spills to a
+    temporary file (a pwrite for every page a unit first touches); rolling back to it still works
+    for a unit that touched far more than the 64 KiB SQLite would otherwise keep in memory."""
+    db = SqliteDatabase(str(tmp_path / "m.db"))
+    await db.open()
+    try:
+        assert await db.unit(lambda tx: tx.fetchval("SELECT temp_store FROM pragma_temp_store")) == 2
+
+        async def kept(tx):
+            await tx.execute("INSERT INTO counters (name, value) VALUES (?, ?)", "kept", 1)
+
+        async def large_then_fails(tx):
+            for i in range(3000):  # ~1 MB of rows: hundreds of pages in the savepoint's journal
+                await tx.execute("INSERT INTO counters (name, value) VALUES (?, ?)", f"big{i:05}{'x' * 300}", i)
+            raise RuntimeError("the unit fails after touching many pages")
+
+        results = await asyncio.gather(db.unit(kept), db.unit(large_then_fails), return_exceptions=True)
+        assert results[0] is None and isinstance(results[1], RuntimeError)
+        names = await db.read(lambda tx: tx.fetchall("SELECT name FROM counters"))
+        assert [row["name"] for row in names] == ["kept"]
+    finally:
+        await db.close()
+
+
 # -- both backends ------------------------------------------------------------------------------
 
 async def test_a_unit_that_raises_leaves_nothing_and_spares_the_units_beside_it(db):
