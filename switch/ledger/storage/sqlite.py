@@ -93,9 +93,9 @@ class SqliteDatabase(Database):
     def _open_writer(self) -> sqlite3.Connection:
         conn = _connect(self.path, read_only=False)
         # The journal of each unit's SAVEPOINT (and of a statement that may fail halfway) in memory,
-        # not in a temporary file: on a file every page a unit first touched was written there by a
-        # pwrite, ~40 % of the statements' CPU on the event-loop thread. Rolling back to the
-        # savepoint reads it from memory alike; it lasts one batch (MAX_BATCH_UNITS bounds it).
+        # not in a temporary file: past 64 KiB in a batch, every page a unit first touched was
+        # pwritten there, ~40 % of the statements' CPU on the event-loop thread. It holds the pages
+        # the open batch changed and goes with its COMMIT; crash recovery is the WAL's, not its.
         conn.execute("PRAGMA temp_store = MEMORY")
         if not self._memory:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
