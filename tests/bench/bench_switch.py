@@ -35,7 +35,7 @@ from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
 from switch.ledger.storage import open_database  # noqa: E402
 from switch.config import sample_config  # noqa: E402
-from tests.bench.bench_report import Phase, Profile, table  # noqa: E402
+from tests.bench.bench_report import Phase, Profile, measured_targets, summary, table  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -276,6 +276,7 @@ async def bench(args: argparse.Namespace) -> None:
             if args.against:
                 return await against(bed, args)
             results: dict[str, dict[str, Phase]] = {}
+            runs = []
             for _ in range(args.repeat):
                 results["relay"] = await measure_relay(bed)
                 if not args.skip_sqlite:
@@ -288,6 +289,10 @@ async def bench(args: argparse.Namespace) -> None:
                 print(f"load average {os.getloadavg()[0]:.2f}; {args.terminals} terminals x {args.in_flight} "
                       f"in flight; {args.seconds:g} s per measurement; the switch: {build_of(ROOT)}")
                 print("\n".join(table(results, args.rate)), flush=True)
+                runs.append(measured_targets(results.get("relay"), results.get("sqlite"), results.get("postgresql"),
+                                             args.rate))
+            if args.repeat > 1:
+                print("\n".join(summary(runs)), flush=True)
         finally:
             await stop(bed.bank)
 
