@@ -30,6 +30,8 @@ MALFUNCTION = "96"
 async def check_amount(ctx: TxnContext, svc: Services) -> bool:
     if not ctx.amount or ctx.amount <= 0:
         return ctx.decline("13", 4)
+    if ctx.product == PREPAID and ctx.amount <= PREPAID_MAX_DENOMINATION:
+        return GO  # whatever admin fee was quoted (>= 0), the token is within the cap: nothing to read
     product, customer = ctx.bill
     inquiry = await svc.db.read(lambda tx: txns.last_inquiry(tx, product, customer))
     ctx.log["inquiry"] = inquiry

@@ -187,3 +187,21 @@ async def test_an_inquiry_is_two_units_its_record_and_its_answer_with_the_quote_
 
 async def by_rrn(running, rrn: str) -> txns.Txn:
     return await running.db.read(lambda tx: txns.get_known_txn(tx, int(rrn)))  # the RRN is the txn id
+
+
+async def test_a_prepaid_token_above_the_largest_denomination_is_refused_61_before_the_bank_is_asked(
+        database, start_switch):
+    from switch.flows.payment import PREPAID_MAX_DENOMINATION
+    from switch.wire.field48 import parse_response
+    running, peer, terminal = await switch_with_bank(start_switch, database=database,
+                                                     deposit=2 * PREPAID_MAX_DENOMINATION)
+    quote = await terminal.inquiry("PLNPRA", PREPAID)
+    admin = parse_response(quote[48]).admin_fee * 100
+    over = await terminal.pay("PLNPRA", PREPAID, PREPAID_MAX_DENOMINATION + admin + 100)
+    assert over[39] == "61"
+    assert not [m for m in peer.received if m.mti == "0200" and m[3] == "500000"]
+    largest = await terminal.pay("PLNPRA", PREPAID, PREPAID_MAX_DENOMINATION + admin)
+    assert largest[39] == "00"
+    assert [int(m[4]) for m in peer.received if m.mti == "0200" and m[3] == "500000"] == [
+        PREPAID_MAX_DENOMINATION + admin]
+    assert await running.books() == []
