@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from switch.ledger import calendar, reports
+from switch.ledger import calendar, gauges, reports
 from switch.ledger.audit import AuditAction
 from switch.ledger.users import Role
 
@@ -97,7 +97,7 @@ async def dashboard(request: Request) -> Response:
         totals = await reports.day_totals(tx, today) if today else []
         kinds = await reports.kind_counts(tx, today) if today else {}
         queue = await reports.pending_saf(tx)
-        holds = await reports.outstanding_holds(tx)
+        holds = await gauges.outstanding_holds(tx)
         waiting = await reports.topups_waiting(tx)
         return today, totals, kinds, queue, holds, waiting
 

@@ -17,8 +17,12 @@ async def pending_saf(tx: Tx) -> dict[tuple[str, str], tuple[int, str | None]]:
     return {(row["bank_id"], row["kind"]): (int(row["n"]), row["oldest"]) for row in rows}
 
 
+# read from the partial index holds_held (schema.sql): the payments in flight, not every hold ever placed
+OUTSTANDING_HOLDS = ("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
+                     " WHERE state = 'held'")
+
+
 async def outstanding_holds(tx: Tx) -> tuple[int, int]:
     """(holds not yet debited or released, their sum in minor units)."""
-    row = await fetch_row(tx, "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM holds"
-                            " WHERE state = 'held'")
+    row = await fetch_row(tx, OUTSTANDING_HOLDS)
     return int(row["n"]), int(row["total"])

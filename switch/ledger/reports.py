@@ -135,12 +135,6 @@ async def holds_of(tx: Tx, agent_id: str) -> list[dict[str, Any]]:
     return [dict(row) for row in rows]
 
 
-async def outstanding_holds(tx: Tx) -> tuple[int, int]:
-    row = await fetch_row(tx, "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
-                            " FROM holds WHERE state = 'held'")
-    return int(row["n"]), int(row["total"])
-
-
 async def topups_waiting(tx: Tx) -> tuple[int, int]:
     """Top-ups entered but not yet approved: how many and their sum (minor units)."""
     row = await fetch_row(tx, "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total"
