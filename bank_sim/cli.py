@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -177,6 +178,18 @@ async def serve(args: argparse.Namespace, book: Book) -> None:
              unanswered=host.stats.unanswered, dropped=host.stats.dropped)
 
 
+def keep_full_collections_short() -> None:
+    """The bank keeps every payment it answered (its settlement file, status and reversals need
+    them), so each full garbage collection walked a longer list: 22, 65, 87, then 140 ms with the
+    event loop stopped over a benchmark's run, answers held back for that long. After each full
+    collection (cyclic garbage just freed) what is left alive is frozen out of the collector: the
+    next one walks only what came after."""
+    def after_full_collection(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+    gc.callbacks.append(after_full_collection)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -188,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Console(width=None if sys.stdout.isatty() else 400).print(customers_table(book))
         return 0
     configure_logging(args.json_logs)
+    keep_full_collections_short()
     try:
         asyncio.run(serve(args, book))
     except OSError as exc:

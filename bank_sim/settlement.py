@@ -24,7 +24,7 @@ class BusinessDay:
     closed: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # no __dict__: one object fewer per payment for the collector to walk
 class Payment:
     """A payment the bank approved (or declined: approved=False), as its records keep it."""
     stan: str

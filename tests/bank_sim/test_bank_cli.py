@@ -1,12 +1,14 @@
 """ppob-bank-sim: options, the customers table, and a real process answering over loopback."""
 import asyncio
+import gc
+import weakref
 import signal
 import sys
 
 import pytest
 
 from bank_sim.book import Book
-from bank_sim.cli import main
+from bank_sim.cli import keep_full_collections_short, main
 from tests.bank_sim.hi_client import HiClient, Messages
 from tests.support.processes import free_port
 
@@ -58,3 +60,27 @@ async def test_the_command_serves_its_book_until_sigterm_then_exits_0():
     assert answer[39] == "00"
     assert process.returncode == 0
     assert b'"event": "stopped"' in err
+
+
+def test_what_a_full_collection_leaves_alive_is_frozen_so_the_next_one_walks_only_newer_objects():
+    """The bank keeps every payment it answered: without this each full collection walked them all
+    (140 ms over a benchmark's run). Cyclic garbage is still collected first."""
+    before = list(gc.callbacks)
+    try:
+        keep_full_collections_short()
+        kept = [[n] for n in range(1000)]  # records the bank keeps
+        cycle = Record()
+        cycle.me = cycle
+        gone = weakref.ref(cycle)
+        del cycle
+        gc.collect()
+        assert gone() is None  # the cyclic garbage was collected, not frozen
+        assert gc.get_freeze_count() >= len(kept)
+        assert not [o for o in gc.get_objects() if o is kept]  # frozen: no longer walked
+    finally:
+        gc.callbacks[:] = before
+        gc.unfreeze()
+
+
+class Record:
+    me: object = None
