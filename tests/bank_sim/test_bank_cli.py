@@ -1,9 +1,9 @@
 """ppob-bank-sim: options, the customers table, and a real process answering over loopback."""
 import asyncio
 import gc
-import weakref
 import signal
 import sys
+import weakref
 
 import pytest
 

@@ -8,8 +8,10 @@ import asyncio
 import pytest
 
 from switch.flows.common import answer_fields
+from switch.flows.payment import PREPAID_MAX_DENOMINATION
 from switch.ledger import txns, units
 from switch.ledger.states import TxnState
+from switch.wire.field48 import parse_response
 from tests.support.bank_answers import good_bank, postpaid_total_minor
 from tests.support.harness import AGENT, switch_with_bank
 from tests.support.nodes import backend_database
@@ -191,8 +193,6 @@ async def by_rrn(running, rrn: str) -> txns.Txn:
 
 async def test_a_prepaid_token_above_the_largest_denomination_is_refused_61_before_the_bank_is_asked(
         database, start_switch):
-    from switch.flows.payment import PREPAID_MAX_DENOMINATION
-    from switch.wire.field48 import parse_response
     running, peer, terminal = await switch_with_bank(start_switch, database=database,
                                                      deposit=2 * PREPAID_MAX_DENOMINATION)
     quote = await terminal.inquiry("PLNPRA", PREPAID)
