@@ -79,6 +79,7 @@ class SwitchApp:
         cfg = self.config
         self.db = db = units.attach(open_database(cfg.switch.database))
         await db.open()  # creates the ledger's functions a PostgreSQL database lacks
+        self.metrics.watch_units(db.unit_latency)
         keyring.configure(db, cfg.switch.master_key_file, notify=self.key_notice)
         await keyring.start(db)  # a missing or wrong master key file stops the start here
         calendar = BusinessCalendar(db, cfg.switch.timezone, cfg.switch.cutover)

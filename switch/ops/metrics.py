@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -22,6 +22,8 @@ from prometheus_client import (
     GCCollector,
     generate_latest,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.utils import floatToGoString
 
 INTERFACES = ("terminal", "bank")
 SAF_KINDS = ("reversal", "advice")
@@ -78,7 +80,7 @@ _SUFFIXES = {
 # alert rules and their tests.
 METRIC_NAMES: frozenset[str] = frozenset(
     f"ppob_{name}{suffix}" for kind, name, _, _ in _FAMILIES for suffix in _SUFFIXES[kind]
-)
+) | {f"ppob_db_unit_seconds{suffix}" for suffix in ("", "_bucket", "_sum", "_count")}  # _UnitsCollector
 
 
 class Metrics:
@@ -99,6 +101,7 @@ class Metrics:
         self._settlement_states: dict[str, set[str]] = {}
         self._request_children: dict[tuple[str, ...], tuple[Any, Any]] = {}
         self._in_flight_children: dict[str, _InFlight] = {}
+        self._units: _UnitsCollector | None = None
         for kind in MALFORMED_KINDS:  # every series exists from the start (at 0), so rates and
             for outcome in MALFORMED_OUTCOMES:  # a harness comparing before/after see it at once
                 self._m["terminal_malformed_frames"].labels(kind=kind, outcome=outcome)
@@ -204,11 +207,43 @@ class Metrics:
         gauge.clear()
         gauge.labels(date=text).set(1)
 
+    # -- database ---------------------------------------------------------------------------------
+
+    def watch_units(self, tally: Any) -> None:
+        """Exports the database's unit tally (storage.UnitLatency: bounds, counts, total_seconds) as
+        ppob_db_unit_seconds, read when scraped: the hot path only counts. A second call (the app
+        started again on another database) replaces the first."""
+        if self._units is not None:
+            self.registry.unregister(self._units)
+        self._units = _UnitsCollector(tally)
+        self.registry.register(self._units)
+
     # -- exposition -------------------------------------------------------------------------------
 
     def render(self) -> bytes:
         """The registry in Prometheus text format (content type prometheus_client.CONTENT_TYPE_LATEST)."""
         return generate_latest(self.registry)
+
+
+class _UnitsCollector:
+    """ppob_db_unit_seconds: how long durable units took, from being asked for to their commit on
+    disk (the group commit's wait included) — where a payment's time goes when the disk is slow."""
+
+    def __init__(self, tally: Any) -> None:
+        self._tally = tally
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        tally = self._tally
+        counts = list(tally.counts)  # one copy: the loop may count on while this is built
+        buckets, running = [], 0
+        for bound, count in zip(tally.bounds, counts):
+            running += count
+            buckets.append((floatToGoString(bound), running))
+        buckets.append(("+Inf", running + counts[-1]))
+        family = HistogramMetricFamily(
+            "ppob_db_unit_seconds", "Time from a durable unit being asked for to its commit on disk")
+        family.add_metric([], buckets, sum_value=tally.total_seconds)
+        yield family
 
 
 class NullMetrics(Metrics):
@@ -222,6 +257,9 @@ class NullMetrics(Metrics):
 
     def observe_request(self, interface: str, mti: str, proc: str, product: str, bank: str,
                         rc: str, seconds: float) -> None:
+        pass
+
+    def watch_units(self, tally: Any) -> None:
         pass
 
     def in_flight(self, interface: str) -> AbstractContextManager[None]:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import sys
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +22,41 @@ class Phase:
     rss_mb: float
     by_rc: dict = field(default_factory=dict)
     loop_busy: float = 0.0   # the server's main (event-loop) thread: CPU seconds per second
+    unit_ms: tuple[float, float] | None = None  # durable units' p50, p99 by the switch's own clock
 
     @property
     def rate(self) -> float:
         return self.operations / self.elapsed_s if self.elapsed_s else 0.0
+
+
+UNIT_BUCKET = re.compile(r'^ppob_db_unit_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
+
+
+def unit_buckets(metrics_port: int) -> dict[float, float]:
+    """The switch's ppob_db_unit_seconds buckets (upper bound: cumulative count), read over HTTP."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {float(le): float(n) for le, n in UNIT_BUCKET.findall(text)}
+
+
+def unit_quantiles(before: dict[float, float], after: dict[float, float]) -> tuple[float, float] | None:
+    """p50 and p99 in ms of the units between two readings, interpolated inside a bucket as
+    Prometheus' histogram_quantile does (so read them to the bucket, 0.5-1-2-5-10-20-50 ms)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+
+    def quantile(q: float) -> float:
+        rank, lower, below = q * counts[-1], 0.0, 0.0
+        for bound, count in zip(bounds, counts):
+            if count >= rank:
+                if bound == float("inf"):
+                    return lower * 1000
+                return (lower + (bound - lower) * (rank - below) / max(count - below, 1e-9)) * 1000
+            lower, below = bound, count
+        return lower * 1000
+    return quantile(0.5), quantile(0.99)
 
 
 class Profile:
@@ -97,6 +130,8 @@ def table(results: dict[str, dict[str, Phase]], rate: float | None) -> list[str]
         rows += [(f"open loop {rate:,.0f} payments/s: held", "open", lambda p: f"{p.rate:,.0f}", "rate"),
                  ("open loop p50 / p99 ms", "open", lambda p: f"{p.p50_ms:.1f} / {p.p99_ms:.1f}", None),
                  ("open loop: CPU ms per payment", "open", lambda p: f"{p.cpu_ms:.2f}", None),
+                 ("open loop: durable unit p50 / p99 ms", "open",
+                  lambda p: f"{p.unit_ms[0]:.1f} / {p.unit_ms[1]:.1f}" if p.unit_ms else "—", None),
                  ("open loop: event-loop thread busy", "open", lambda p: f"{p.loop_busy:.0%}", None)]
     head = ["", "relay", "SQLite", "SQLite / relay", "PostgreSQL", "PostgreSQL / SQLite"]
     body = [[name, cell(relay, key, fmt), cell(lite, key, fmt), ratio(lite, relay, key, kind),

@@ -35,7 +35,8 @@ from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
 from switch.ledger.storage import open_database  # noqa: E402
 from switch.config import sample_config  # noqa: E402
-from tests.bench.bench_report import Phase, Profile, measured_targets, summary, table  # noqa: E402
+from tests.bench.bench_report import (Phase, Profile, measured_targets, summary, table,  # noqa: E402
+                                     unit_buckets, unit_quantiles)
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -125,8 +126,10 @@ class Bed:
         return self.folder / "pure"
 
     async def load(self, server_pid: int, port: int, op: str, label: str, *, rate: float | None = None,
-                   count: int | None = None, rounds: int = 1, on_round=None) -> Phase:
-        """Runs the load generator against `port`; CPU and RSS are read from `server_pid`."""
+                   count: int | None = None, rounds: int = 1, on_round=None, metrics_port: int | None = None
+                   ) -> Phase:
+        """Runs the load generator against `port`; CPU and RSS are read from `server_pid`, and the
+        durable units' latency from the switch's /metrics on `metrics_port` (none for the relay)."""
         job = {"host": "127.0.0.1", "port": port, "terminals": self.terminals, "op": op,
                "customers": self.postpaid if op == "inquiry" else self.prepaid,
                "per_terminal": self.args.in_flight, "seconds": 10**6 if count else self.args.seconds,
@@ -141,14 +144,17 @@ class Bed:
             for n in range(rounds):
                 if (await gen.stdout.readline()).strip() != b"ready":
                     raise RuntimeError("the load generator did not start (is the server up?)")
+                units0 = await asyncio.to_thread(unit_buckets, metrics_port) if metrics_port else {}
                 cpu0, loop0 = cpu_seconds(server_pid), cpu_seconds(server_pid, loop_thread=True)
                 gen.stdin.write(b"go\n")
                 result = json.loads(await gen.stdout.readline())
+                units = await asyncio.to_thread(unit_buckets, metrics_port) if metrics_port else {}
                 cpu = cpu_seconds(server_pid) - cpu0
                 loop_busy = (cpu_seconds(server_pid, loop_thread=True) - loop0) / max(result["elapsed_s"], 1e-9)
                 ops = max(result["operations"], 1)
                 phase = Phase(label, result["operations"], result["elapsed_s"], result["p50_ms"],
-                              result["p99_ms"], cpu / ops * 1000, rss_mb(server_pid), result["by_rc"], loop_busy)
+                              result["p99_ms"], cpu / ops * 1000, rss_mb(server_pid), result["by_rc"], loop_busy,
+                              unit_quantiles(units0, units))
                 if on_round:
                     on_round(n, phase)
             await gen.wait()
@@ -195,14 +201,15 @@ async def measure_relay(bed: Bed) -> dict[str, Phase]:
         await stop(relay)
 
 
-async def measure_server(bed: Bed, pid: int, port: int, label: str) -> dict[str, Phase]:
+async def measure_server(bed: Bed, pid: int, port: int, label: str, metrics_port: int | None = None
+                         ) -> dict[str, Phase]:
     folder = bed.args.profile if label != "relay" else None
     async with Profile(folder, pid, label, bed.args.seconds, "inquiries"):
         out = {"inquiry": await bed.load(pid, port, "inquiry", label)}
     async with Profile(folder, pid, label, bed.args.seconds):
         out["payment"] = await bed.load(pid, port, "payment", label)
     if bed.args.rate:
-        out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate)
+        out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate, metrics_port=metrics_port)
     return out
 
 
@@ -211,7 +218,7 @@ class SwitchUnderTest:
 
     def __init__(self, bed: Bed, database: str, label: str, root: Path = ROOT) -> None:
         self.bed, self.database, self.label, self.root = bed, database, label, root
-        self.port = free_port()
+        self.port, self.metrics_port = free_port(), free_port()
         self.process: asyncio.subprocess.Process | None = None
 
     async def __aenter__(self) -> "SwitchUnderTest":
@@ -220,7 +227,7 @@ class SwitchUnderTest:
         config = folder / "switch.toml"
         config.write_text(sample_config(
             database=self.database, terminal_listen=f"127.0.0.1:{self.port}",
-            metrics_listen=f"127.0.0.1:{free_port()}",
+            metrics_listen=f"127.0.0.1:{self.metrics_port}",
             switch={"settlement_dir": str(folder), "node_id": "bench"}, terminals=BENCH_LIMITS,
             banks=[{"id": "BANKA", "mode": "connect", "address": f"127.0.0.1:{self.bed.bank_port}",
                     "products": ["PLNPST", "PLNPRA", "PLNNTL"]}]))
@@ -281,11 +288,13 @@ async def bench(args: argparse.Namespace) -> None:
                 results["relay"] = await measure_relay(bed)
                 if not args.skip_sqlite:
                     async with SwitchUnderTest(bed, f"sqlite:///{folder}/switch-{_}.db", f"sqlite{_}") as sw:
-                        results["sqlite"] = await measure_server(bed, sw.process.pid, sw.port, "sqlite")
+                        results["sqlite"] = await measure_server(bed, sw.process.pid, sw.port, "sqlite",
+                                                                   sw.metrics_port)
                 if args.database != "none":
                     async with FreshPostgres(args.database) as url:
                         async with SwitchUnderTest(bed, url, f"postgresql{_}") as sw:
-                            results["postgresql"] = await measure_server(bed, sw.process.pid, sw.port, "pg")
+                            results["postgresql"] = await measure_server(bed, sw.process.pid, sw.port, "pg",
+                                                                           sw.metrics_port)
                 print(f"load average {os.getloadavg()[0]:.2f}; {args.terminals} terminals x {args.in_flight} "
                       f"in flight; {args.seconds:g} s per measurement; the switch: {build_of(ROOT)}")
                 print("\n".join(table(results, args.rate)), flush=True)

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from switch.ops.http import OpsHttpServer
+from switch.ledger.storage.base import UnitLatency
 from switch.ops.metrics import METRIC_NAMES, Metrics
 
 PAYMENT = dict(interface="terminal", mti="0200", proc="500000", product="PLNPST", bank="BANKA", rc="00")
@@ -81,12 +82,33 @@ def test_metric_names_lists_exactly_the_ppob_samples_exported():
     metrics.set_bank_link_up("BANKA", True)
     metrics.set_bank_links_connected("BANKA", 1)
     metrics.bank_echo_answered("BANKA", at=1_700_000_000.0)
+    units = UnitLatency()
+    units.observe(0.003)
+    metrics.watch_units(units)
     with metrics.in_flight("terminal"):
         text = metrics.render().decode()
     exported = set(re.findall(r"^(ppob_[a-z_]+)", text, re.M))
-    histogram_family = {"ppob_request_seconds"}  # appears only in # TYPE lines, not as a sample
+    histogram_family = {"ppob_request_seconds", "ppob_db_unit_seconds"}  # only in # TYPE lines, not samples
     assert exported == METRIC_NAMES - histogram_family
     assert re.search(r"^process_cpu_seconds_total ", text, re.M)  # process collector is registered
+
+
+def test_the_unit_tally_is_exported_as_a_cumulative_histogram_and_a_second_watch_replaces_the_first():
+    metrics = Metrics()
+    first, units = UnitLatency(), UnitLatency()
+    first.observe(0.5)
+    metrics.watch_units(first)
+    for seconds in (0.0004, 0.003, 0.003, 0.04, 9.0):
+        units.observe(seconds)
+    metrics.watch_units(units)
+    text = metrics.render().decode()
+    assert 'ppob_db_unit_seconds_bucket{le="0.0005"} 1.0' in text
+    assert 'ppob_db_unit_seconds_bucket{le="0.005"} 3.0' in text
+    assert 'ppob_db_unit_seconds_bucket{le="0.05"} 4.0' in text
+    assert 'ppob_db_unit_seconds_bucket{le="5.0"} 4.0' in text
+    assert 'ppob_db_unit_seconds_bucket{le="+Inf"} 5.0' in text
+    assert "ppob_db_unit_seconds_count 5.0" in text
+    assert text.count("# TYPE ppob_db_unit_seconds histogram") == 1  # the first tally is gone
 
 
 async def http_get(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:

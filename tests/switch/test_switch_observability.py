@@ -64,6 +64,19 @@ async def test_request_counters_move_by_exactly_the_number_of_transactions_sent(
     assert "T0000001" not in after and CUSTOMER not in after  # bounded labels: no terminal or customer ids
 
 
+async def test_a_payment_shows_its_two_durable_units_in_the_unit_latency_histogram(start_switch):
+    running, peer, terminal = await running_with_bank(start_switch)
+    port = running.ports.metrics
+    _, before = await get(port, "/metrics")
+    assert (await terminal.pay("PLNPRA", "14234567890", 20_000_00))[39] == "00"
+    _, after = await get(port, "/metrics")
+    units = sample(after, "ppob_db_unit_seconds_count") - sample(before, "ppob_db_unit_seconds_count")
+    assert units >= 2  # its record with its hold, its answer with its debit (a heartbeat may add one)
+    assert sample(after, "ppob_db_unit_seconds_bucket", le="+Inf") == sample(after, "ppob_db_unit_seconds_count")
+    assert sample(after, "ppob_db_unit_seconds_bucket", le="5.0") == sample(after, "ppob_db_unit_seconds_count")
+    assert sample(after, "ppob_db_unit_seconds_sum") > sample(before, "ppob_db_unit_seconds_sum")
+
+
 async def test_a_bad_mac_is_counted(start_switch):
     running, peer, terminal = await running_with_bank(start_switch)
     _, before = await get(running.ports.metrics, "/metrics")

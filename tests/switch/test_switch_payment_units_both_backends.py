@@ -54,9 +54,11 @@ async def test_an_approved_payment_is_debited_once_and_its_record_has_what_the_b
     running, peer, terminal = await switch_with_bank(start_switch, database=database)
     quote = await terminal.inquiry("PLNPST", POSTPAID)
     statements = one_statements(running.db)
+    timed = sum(running.db.unit_latency.counts)
     paid = await terminal.pay("PLNPST", POSTPAID, int(quote[4]))
     assert paid[39] == "00"
     assert statements == ([units.HOLD_CALL, units.ANSWER_CALL] if database else [])
+    assert sum(running.db.unit_latency.counts) - timed >= 2  # both units timed (ppob_db_unit_seconds)
     txn = await stored(running, paid[37])
     sent = [m for m in peer.received if m.mti == "0200" and m[3] == "500000"]
     assert txn.state == TxnState.APPROVED and txn.rc == "00" and txn.bank_id == "BANKA"

@@ -16,11 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
+import time
 from typing import Any, Awaitable, Callable, NamedTuple, Sequence, TypeVar
 
 import asyncpg
 
-from .base import Database, DuplicateKey, StorageError
+from .base import Database, DuplicateKey, StorageError, UnitLatency
 from .functions import ServerFunction, install_missing
 from .schema import schema_sql
 
@@ -225,6 +226,7 @@ class PostgresDatabase(Database):
         self.units = 0
         self.retries = 0
         self.round_trips = 0
+        self.unit_latency = UnitLatency()
         self._min_size = min_size
         self._max_size = max_size
         self._pool: asyncpg.Pool | None = None
@@ -263,6 +265,7 @@ class PostgresDatabase(Database):
             await pool.close()
 
     async def unit(self, work: Callable[[PostgresTx], Awaitable[T]]) -> T:
+        asked = time.perf_counter()
         for attempt in range(RETRIES + 1):
             try:
                 result = await self._attempt(work, readonly=False)
@@ -274,6 +277,7 @@ class PostgresDatabase(Database):
                 continue
             self.commits += 1
             self.units += 1
+            self.unit_latency.observe(time.perf_counter() - asked)
             return result
         raise AssertionError("unreachable")
 
@@ -291,6 +295,7 @@ class PostgresDatabase(Database):
         if install not in self._installed:
             await self._install(install)
         text = self._texts.get(sql) or self._texts.setdefault(sql, rewrite_placeholders(sql))
+        asked = time.perf_counter()
         for attempt in range(RETRIES + 1):
             try:
                 self.round_trips += 1
@@ -308,6 +313,7 @@ class PostgresDatabase(Database):
                 raise StorageError(f"postgresql: {exc} ({sql.strip()[:80]})") from exc
             self.commits += 1
             self.units += 1
+            self.unit_latency.observe(time.perf_counter() - asked)
             return row
         raise StorageError(f"postgresql: gave up after {RETRIES} retries ({sql.strip()[:80]})")
 

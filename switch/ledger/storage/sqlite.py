@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
-from .base import Database, StorageError
+from .base import Database, StorageError, UnitLatency
 from .schema import schema_sql
 from .sqlite_tx import SqliteTx
 
@@ -64,6 +64,7 @@ class SqliteDatabase(Database):
         self.path = path
         self.commits = 0
         self.units = 0
+        self.unit_latency = UnitLatency()
         self._memory = path == ":memory:" or path.startswith("file::memory:")
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -135,7 +136,10 @@ class SqliteDatabase(Database):
         future = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(work, contextvars.copy_context(), future))
         self._wakeup.set()
-        return await future
+        asked = time.perf_counter()
+        result = await future
+        self.unit_latency.observe(time.perf_counter() - asked)
+        return result
 
     async def read(self, work: Callable[[Any], Awaitable[T]]) -> T:
         """Runs on the read connection: sees every committed unit, never waits for a commit."""
