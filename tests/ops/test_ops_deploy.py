@@ -54,7 +54,7 @@ def test_promtool_accepts_the_prometheus_config_and_its_rules():
     assert config.returncode == 0, config.stdout + config.stderr
     rules = run_promtool("check", "rules", str(PROM_DIR / "alerts.yml"))
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 7 rules found" in rules.stdout
+    assert "SUCCESS: 8 rules found" in rules.stdout
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason=NO_PROMTOOL)
@@ -72,7 +72,7 @@ def test_every_dashboard_expression_is_valid_promql(tmp_path):
 def test_alert_rules_cover_the_cases_operations_watch():
     names = re.findall(r"^\s+- alert: (\w+)$", (PROM_DIR / "alerts.yml").read_text(), re.M)
     assert {"PpobBankLinkDown", "PpobSafBacklogOld", "PpobSystemErrorsHigh",
-            "PpobTerminalLatencyHigh", "PpobSettlementDisputed"} <= set(names)
+            "PpobTerminalLatencyHigh", "PpobDatabaseSlow", "PpobSettlementDisputed"} <= set(names)
     assert len(alert_exprs()) == len(names)
 
 
