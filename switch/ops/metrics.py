@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -209,7 +209,7 @@ class Metrics:
 
     # -- database ---------------------------------------------------------------------------------
 
-    def watch_units(self, tally: Any) -> None:
+    def watch_units(self, tally: UnitTally) -> None:
         """Exports the database's unit tally (storage.UnitLatency: bounds, counts, total_seconds) as
         ppob_db_unit_seconds, read when scraped: the hot path only counts. A second call (the app
         started again on another database) replaces the first."""
@@ -225,16 +225,24 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class UnitTally(Protocol):
+    """What watch_units reads (switch.ledger.storage.UnitLatency): counts per upper bound in
+    seconds, the last past the largest bound, and their sum."""
+    bounds: tuple[float, ...]
+    counts: list[int]
+    total_seconds: float
+
+
 class _UnitsCollector:
     """ppob_db_unit_seconds: how long durable units took, from being asked for to their commit on
     disk (the group commit's wait included) — where a payment's time goes when the disk is slow."""
 
-    def __init__(self, tally: Any) -> None:
+    def __init__(self, tally: UnitTally) -> None:
         self._tally = tally
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         tally = self._tally
-        counts = list(tally.counts)  # one copy: the loop may count on while this is built
+        counts = tally.counts
         buckets, running = [], 0
         for bound, count in zip(tally.bounds, counts):
             running += count
@@ -259,7 +267,7 @@ class NullMetrics(Metrics):
                         rc: str, seconds: float) -> None:
         pass
 
-    def watch_units(self, tally: Any) -> None:
+    def watch_units(self, tally: UnitTally) -> None:
         pass
 
     def in_flight(self, interface: str) -> AbstractContextManager[None]:

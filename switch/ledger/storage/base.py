@@ -87,7 +87,7 @@ UNIT_SECONDS_BOUNDS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25,
 
 class UnitLatency:
     """How long durable units took, from being asked for to their commit on disk (a group
-    commit's wait included): histogram counts kept as a plain tally, about a microsecond a unit,
+    commit's wait included): histogram counts kept as a plain tally, under a microsecond a unit,
     which the metrics layer exports when scraped (ppob_db_unit_seconds)."""
 
     __slots__ = ("bounds", "counts", "total_seconds")
