@@ -185,9 +185,10 @@ def keep_collections_short() -> None:
     collection left alive capped that, but each full collection still walked the ~40,000 objects
     kept since the last one: 15-48 ms on the loaded 2-core machine, inside the switch's open-loop
     measurement. So what survives a collection of the middle generation (alive across two
-    collections, i.e. kept) is frozen too: full collections find next to nothing to walk. The bank
-    makes next to no cyclic garbage (its full collections freed 0 objects in every run logged), so
-    what is frozen is what it keeps anyway; cyclic garbage younger than that is still collected."""
+    collections, i.e. kept) is frozen too: full collections find next to nothing to walk. A frozen
+    object is still freed when its last reference goes; only a reference cycle among frozen objects
+    would stay, and the bank makes next to none (its full collections freed 0 objects in every run
+    logged). Cyclic garbage younger than that is still collected."""
     def after_collection(phase: str, info: dict) -> None:
         if phase == "stop" and info["generation"] >= 1:
             gc.freeze()
