@@ -62,44 +62,43 @@ async def test_the_command_serves_its_book_until_sigterm_then_exits_0():
     assert b'"event": "stopped"' in err
 
 
-def test_what_a_full_collection_leaves_alive_is_frozen_so_the_next_one_walks_only_newer_objects():
+@pytest.fixture
+def bank_collector():
+    """The bank's collector settings for one test, then the interpreter's back as they were."""
+    before = list(gc.callbacks)
+    keep_collections_short()
+    yield
+    gc.callbacks[:] = before
+    gc.unfreeze()
+
+
+def kept_records_and_a_dropped_cycle() -> tuple[list[list[int]], weakref.ref]:
+    """Records the bank keeps, and a weak reference to a reference cycle nobody holds any more."""
+    kept = [[n] for n in range(1000)]
+    cycle = Record()
+    cycle.me = cycle
+    return kept, weakref.ref(cycle)
+
+
+def test_what_a_full_collection_leaves_alive_is_frozen_so_the_next_one_walks_only_newer_objects(bank_collector):
     """The bank keeps every payment it answered: without this each full collection walked them all
     (140 ms over a benchmark's run). Cyclic garbage is still collected first."""
-    before = list(gc.callbacks)
-    try:
-        keep_collections_short()
-        kept = [[n] for n in range(1000)]  # records the bank keeps
-        cycle = Record()
-        cycle.me = cycle
-        gone = weakref.ref(cycle)
-        del cycle
-        gc.collect()
-        assert gone() is None  # the cyclic garbage was collected, not frozen
-        assert gc.get_freeze_count() >= len(kept)
-        assert not [o for o in gc.get_objects() if o is kept]  # frozen: no longer walked
-    finally:
-        gc.callbacks[:] = before
-        gc.unfreeze()
+    kept, gone = kept_records_and_a_dropped_cycle()
+    gc.collect()
+    assert gone() is None  # the cyclic garbage was collected, not frozen
+    assert gc.get_freeze_count() >= len(kept)
+    assert not [o for o in gc.get_objects() if o is kept]  # frozen: no longer walked
 
 
-def test_what_survives_a_middle_generation_collection_is_frozen_so_full_collections_find_little_to_walk():
+def test_what_survives_a_middle_generation_collection_is_frozen_so_full_collections_find_little_to_walk(
+        bank_collector):
     """Frozen after a full collection only, the ~40,000 objects kept between two full collections
     were still walked by the next one (15-48 ms on a loaded machine)."""
-    before = list(gc.callbacks)
-    try:
-        keep_collections_short()
-        kept = [[n] for n in range(1000)]
-        cycle = Record()
-        cycle.me = cycle
-        gone = weakref.ref(cycle)
-        del cycle
-        gc.collect(1)
-        assert gone() is None  # a young cycle is collected by the middle generation's collection
-        assert not [o for o in gc.get_objects() if o is kept]  # frozen without a full collection
-        assert gc.get_freeze_count() >= len(kept)
-    finally:
-        gc.callbacks[:] = before
-        gc.unfreeze()
+    kept, gone = kept_records_and_a_dropped_cycle()
+    gc.collect(1)
+    assert gone() is None  # a young cycle is collected by the middle generation's collection
+    assert not [o for o in gc.get_objects() if o is kept]  # frozen without a full collection
+    assert gc.get_freeze_count() >= len(kept)
 
 
 class Record:
