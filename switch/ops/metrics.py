@@ -80,7 +80,8 @@ _SUFFIXES = {
 # alert rules and their tests.
 METRIC_NAMES: frozenset[str] = frozenset(
     f"ppob_{name}{suffix}" for kind, name, _, _ in _FAMILIES for suffix in _SUFFIXES[kind]
-) | {f"ppob_db_unit_seconds{suffix}" for suffix in ("", "_bucket", "_sum", "_count")}  # _UnitsCollector
+) | {f"ppob_db_unit_seconds{suffix}" for suffix in _SUFFIXES["histogram"]
+     if suffix != "_created"}  # _UnitsCollector: a histogram with no creation time
 
 
 class Metrics:
