@@ -1,4 +1,4 @@
-"""The figures of bench_switch.py: one measurement, its table and targets, and py-spy profiles."""
+"""The figures of bench_switch.py: one measurement, its table and targets, and profiles (perf or py-spy)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,8 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.bench import perf_profile
 
 
 @dataclass
@@ -60,25 +62,46 @@ def unit_quantiles(before: dict[float, float], after: dict[float, float]) -> tup
 
 
 class Profile:
-    """py-spy on the server process during a measurement; prints where its time goes."""
+    """A profile of the server process during a measurement; prints where its time goes.
+
+    perf when it can record here (tests/bench/perf_profile.py: the compiled hot path by name, summed
+    up by layer); py-spy otherwise, which sees Python frames only."""
 
     def __init__(self, folder: str | None, pid: int, label: str, seconds: float, what: str = "payments") -> None:
-        self.out = Path(folder) / f"{label}-{what}.txt" if folder else None
+        self.perf = bool(folder) and perf_profile.perf_usable()
+        suffix = "perf" if self.perf else "txt"
+        self.out = Path(folder) / f"{label}-{what}.{suffix}" if folder else None
         self.pid, self.seconds = pid, seconds
 
     async def __aenter__(self) -> None:
-        if self.out:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
+        if not self.out:
+            return
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        if self.perf:  # the load generator's 1 s warm-up comes first: skip it
+            command = perf_profile.record_command(self.pid, self.seconds, str(self.out))
             self.spy = await asyncio.create_subprocess_exec(
-                str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
-                "raw", "--threads", "--rate", "100", "--duration", str(int(self.seconds + 1)),
-                "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+                "sh", "-c", 'sleep 1 && exec "$@"', "sh", *command,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            return
+        self.spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(self.pid), "--format",
+            "raw", "--threads", "--rate", "100", "--duration", str(int(self.seconds + 1)),
+            "--output", str(self.out), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
     async def __aexit__(self, *exc) -> None:
-        if self.out:
-            await self.spy.wait()
-            print(f"profile {self.out}:")
-            print("\n".join(summarize(self.out.read_text())))
+        if not self.out:
+            return
+        await self.spy.wait()
+        if not self.out.exists():
+            print(f"profile {self.out}: not recorded (the profiler exited with {self.spy.returncode})")
+            return
+        if self.perf:
+            text = await asyncio.to_thread(perf_profile.script_text, str(self.out))
+            print(f"profile {self.out} (perf, 499 Hz, DWARF call graphs):")
+            print("\n".join(perf_profile.summarize(text, self.pid).lines(self.pid)))
+            return
+        print(f"profile {self.out} (py-spy: Python frames only; compiled functions count in their callers):")
+        print("\n".join(summarize(self.out.read_text())))
 
 
 def summarize(raw: str, top: int = 40) -> list[str]:

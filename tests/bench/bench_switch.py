@@ -209,7 +209,9 @@ async def measure_server(bed: Bed, pid: int, port: int, label: str, metrics_port
     async with Profile(folder, pid, label, bed.args.seconds):
         out["payment"] = await bed.load(pid, port, "payment", label)
     if bed.args.rate:
-        out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate, metrics_port=metrics_port)
+        async with Profile(folder, pid, label, bed.args.seconds, "open-loop"):
+            out["open"] = await bed.load(pid, port, "payment", label, rate=bed.args.rate,
+                                         metrics_port=metrics_port)
     return out
 
 
@@ -361,7 +363,8 @@ def main() -> None:
                         help=f"PostgreSQL server to create a throw-away database on ({DEFAULT_PG}); 'none' skips")
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="run the whole table this many times")
-    parser.add_argument("--profile", metavar="DIR", help="py-spy the switch during the inquiry and payment measurements")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="profile the switch in each measurement: perf, by layer, where it can record; else py-spy")
     parser.add_argument("--against", metavar="TREE", help="instead: compare with the switch of another source tree")
     parser.add_argument("--soak", type=int, metavar="N", help="instead: N payments on SQLite, RSS printed")
     parser.add_argument("--soak-every", type=int, default=100_000)
