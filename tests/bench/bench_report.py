@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -25,6 +26,8 @@ class Phase:
     by_rc: dict = field(default_factory=dict)
     loop_busy: float = 0.0   # the server's main (event-loop) thread: CPU seconds per second
     unit_ms: tuple[float, float] | None = None  # durable units' p50, p99 by the switch's own clock
+    machine_busy: float = 0.0              # every process on the machine: share of all its cores
+    db_server_cpu_ms: float | None = None  # PostgreSQL's server processes, per operation
 
     @property
     def rate(self) -> float:
@@ -59,6 +62,35 @@ def unit_quantiles(before: dict[float, float], after: dict[float, float]) -> tup
             lower, below = bound, count
         return lower * 1000
     return quantile(0.5), quantile(0.99)
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    idle = jiffies[3] + jiffies[4]  # idle, iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(jiffies) - idle) / tick, sum(jiffies) / tick
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL server process on this machine, by pid (its backends
+    serve the switch: their CPU is the database's share of a payment)."""
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "postgres":
+                continue
+            stat = (proc / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        parts = stat[stat.rindex(")") + 2:].split()
+        out[int(proc.name)] = (int(parts[11]) + int(parts[12])) / tick
+    return out
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two postgres_cpu() readings (a process started meanwhile counts whole)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 class Profile:
@@ -148,6 +180,10 @@ def table(results: dict[str, dict[str, Phase]], rate: float | None) -> list[str]
         ("CPU ms per payment (ratio: inverse)", "payment", lambda p: f"{p.cpu_ms:.2f}", "cpu"),
         ("RSS MB after payments", "payment", lambda p: f"{p.rss_mb:.0f}", None),
         ("event-loop thread busy, payments", "payment", lambda p: f"{p.loop_busy:.0%}", None),
+        ("machine busy (all processes, all cores), payments", "payment", lambda p: f"{p.machine_busy:.0%}", None),
+        ("database server CPU ms per payment", "payment",
+         lambda p: "—" if p.label == "relay" else "in process" if p.db_server_cpu_ms is None
+         else f"{p.db_server_cpu_ms:.2f}", None),
     ]
     if rate:
         rows += [(f"open loop {rate:,.0f} payments/s: held", "open", lambda p: f"{p.rate:,.0f}", "rate"),
@@ -182,20 +218,39 @@ def measured_targets(relay, lite, pg, rate) -> dict[str, tuple[float, bool]]:
 
 
 def targets(relay, lite, pg, rate) -> list[str]:
-    out = []
+    out, missed = [], False
     for name, (value, met) in measured_targets(relay, lite, pg, rate).items():
         verdict = "met" if met else "MISSED"
+        missed = missed or not met
         if name.startswith("p99"):
             o = lite["open"]
             noise = f"; the relay's own p99 {relay['open'].p99_ms:.1f} ms" if relay and "open" in relay else ""
             out.append(f"target {name}: p99 {value:.1f} ms, rate {o.rate:,.0f}/s {verdict}{noise}")
         else:
             out.append(f"target {name}: {value:.2f} {verdict}")
+        if not met:
+            out.append(f"  where it went: {why(name, lite, pg)}")
+    if missed:
+        out.append("  the profile of each measurement: --profile DIR; what was tried: README, Performance")
     for name, phases in (("relay", relay), ("SQLite", lite), ("PostgreSQL", pg)):
         for key, p in (phases or {}).items():
             if set(p.by_rc) - {"00"}:
                 out.append(f"note: {name} {key} answers {p.by_rc}")
     return out
+
+
+def why(target: str, lite: dict[str, Phase], pg: dict[str, Phase] | None) -> str:
+    """The figures of this run that say what held a missed target back."""
+    if target.startswith("PostgreSQL") and pg:
+        p = pg["payment"]
+        server = "—" if p.db_server_cpu_ms is None else f"{p.db_server_cpu_ms:.2f}"
+        return (f"the machine {p.machine_busy:.0%} busy; per payment, PostgreSQL's server {server} ms of CPU "
+                f"and the switch {p.cpu_ms:.2f} ms")
+    key = "open" if target.startswith("p99") else "inquiry" if target.startswith("inquiries") else "payment"
+    p = lite[key]
+    units = f", durable units p50 / p99 {p.unit_ms[0]:.1f} / {p.unit_ms[1]:.1f} ms" if p.unit_ms else ""
+    return (f"the switch's event-loop thread {p.loop_busy:.0%} busy at {p.cpu_ms:.2f} ms of CPU per request"
+            f" (the machine {p.machine_busy:.0%}){units}")
 
 
 def summary(runs: list[dict[str, tuple[float, bool]]]) -> list[str]:

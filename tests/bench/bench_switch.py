@@ -35,8 +35,8 @@ from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
 from switch.ledger.storage import open_database  # noqa: E402
 from switch.config import sample_config  # noqa: E402
-from tests.bench.bench_report import (Phase, Profile, measured_targets, summary, table,  # noqa: E402
-                                     unit_buckets, unit_quantiles)
+from tests.bench.bench_report import (Phase, Profile, machine_cpu, measured_targets, postgres_cpu,  # noqa: E402
+                                     spent, summary, table, unit_buckets, unit_quantiles)
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -146,15 +146,19 @@ class Bed:
                     raise RuntimeError("the load generator did not start (is the server up?)")
                 units0 = await asyncio.to_thread(unit_buckets, metrics_port) if metrics_port else {}
                 cpu0, loop0 = cpu_seconds(server_pid), cpu_seconds(server_pid, loop_thread=True)
+                machine0, db0 = machine_cpu(), postgres_cpu() if label == "pg" else None
                 gen.stdin.write(b"go\n")
                 result = json.loads(await gen.stdout.readline())
                 units = await asyncio.to_thread(unit_buckets, metrics_port) if metrics_port else {}
                 cpu = cpu_seconds(server_pid) - cpu0
+                machine = [b - a for a, b in zip(machine0, machine_cpu())]
+                db_cpu = None if db0 is None else spent(db0, postgres_cpu())
                 loop_busy = (cpu_seconds(server_pid, loop_thread=True) - loop0) / max(result["elapsed_s"], 1e-9)
                 ops = max(result["operations"], 1)
                 phase = Phase(label, result["operations"], result["elapsed_s"], result["p50_ms"],
                               result["p99_ms"], cpu / ops * 1000, rss_mb(server_pid), result["by_rc"], loop_busy,
-                              unit_quantiles(units0, units))
+                              unit_quantiles(units0, units), machine_busy=machine[0] / max(machine[1], 1e-9),
+                              db_server_cpu_ms=None if db_cpu is None else db_cpu / ops * 1000)
                 if on_round:
                     on_round(n, phase)
             await gen.wait()
