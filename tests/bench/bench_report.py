@@ -227,7 +227,7 @@ def targets(relay, lite, pg, rate) -> list[str]:
             noise = f"; the relay's own p99 {relay['open'].p99_ms:.1f} ms" if relay and "open" in relay else ""
             out.append(f"target {name}: p99 {value:.1f} ms, rate {o.rate:,.0f}/s {verdict}{noise}")
         else:
-            out.append(f"target {name}: {value:.2f} {verdict}")
+            out.append(f"target {name}: {value:.3f} {verdict}")  # 0.499 is not 0.50
         if not met:
             out.append(f"  where it went: {why(name, lite, pg)}")
     if missed:
@@ -260,6 +260,7 @@ def summary(runs: list[dict[str, tuple[float, bool]]]) -> list[str]:
     for name in runs[0] if runs else []:
         seen = sorted(run[name][0] for run in runs if name in run)
         met = sum(run[name][1] for run in runs if name in run)
-        out.append(f"  target {name}: met in {met} of {len(seen)} runs, median {statistics.median(seen):.2f}"
-                   f" (from {seen[0]:.2f} to {seen[-1]:.2f})")
+        digits = 1 if name.startswith("p99") else 3  # ms; a ratio of 0.499 is not 0.50
+        out.append(f"  target {name}: met in {met} of {len(seen)} runs, median {statistics.median(seen):.{digits}f}"
+                   f" (from {seen[0]:.{digits}f} to {seen[-1]:.{digits}f})")
     return out

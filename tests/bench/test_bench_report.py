@@ -26,10 +26,10 @@ def test_a_run_that_meets_every_target_prints_only_the_verdicts():
 
 def test_a_missed_target_is_followed_by_where_its_time_went_and_where_to_look_next():
     lines = run(lite_payments=1200, pg_payments=400)
-    assert lines[0] == "target payments >= 0.50 of relay: 0.40 MISSED"
+    assert lines[0] == "target payments >= 0.50 of relay: 0.400 MISSED"
     assert lines[1] == ("  where it went: the switch's event-loop thread 80% busy at 0.50 ms of CPU per request"
                         " (the machine 90%), durable units p50 / p99 4.0 / 9.0 ms")
-    pg = lines.index("target PostgreSQL >= 0.50 of SQLite payments: 0.33 MISSED")
+    pg = lines.index("target PostgreSQL >= 0.50 of SQLite payments: 0.333 MISSED")
     assert lines[pg + 1] == ("  where it went: the machine 90% busy; per payment, PostgreSQL's server 1.19 ms of CPU"
                              " and the switch 0.50 ms")
     assert lines[-1] == "  the profile of each measurement: --profile DIR; what was tried: README, Performance"
