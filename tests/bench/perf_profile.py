@@ -16,6 +16,7 @@ the event loop.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import subprocess
@@ -143,8 +144,9 @@ def summarize(text: str, loop_tid: int) -> Summary:
     return summary
 
 
+@functools.cache
 def perf_usable() -> bool:
-    """Whether perf can record here (installed, and perf_event_paranoid lets it)."""
+    """Whether perf can record here (installed, and perf_event_paranoid lets it); asked once."""
     perf = shutil.which("perf")
     if perf is None:
         return False
