@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from switch.compiled import COMPILED_MODULES
 
 SQLITE = "SQLite (statements, on the loop thread)"
+ASYNCPG = "asyncpg (PostgreSQL's protocol)"
 KERNEL = "kernel (sockets, log writes, wake-ups)"
 EVENT_LOOP = "event loop (uvloop, asyncio, and the pure Python it runs: the storage driver)"
 OTHER = "other (the interpreter alone)"
@@ -104,6 +105,8 @@ def layer_of(stack: list[Frame]) -> str:
     for frame in stack:
         if frame.symbol.startswith("sqlite3") or "libsqlite3" in frame.dso:
             return SQLITE
+        if "/asyncpg/" in frame.dso:
+            return ASYNCPG
         named = compiled_function(frame.symbol)
         if named:
             return named[0]

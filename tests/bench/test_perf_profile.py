@@ -1,7 +1,7 @@
 """The benchmark's perf summary: samples of `perf script` put in the project's layers."""
 from __future__ import annotations
 
-from tests.bench.perf_profile import EVENT_LOOP, KERNEL, SQLITE, compiled_function, summarize
+from tests.bench.perf_profile import ASYNCPG, EVENT_LOOP, KERNEL, SQLITE, compiled_function, summarize
 
 LIB = "/usr/lib/libpython3.11.so.1.0"
 EXT = "/work/x__mypyc.cpython-311-x86_64-linux-gnu.so"
@@ -43,12 +43,16 @@ def test_each_loop_sample_goes_to_the_innermost_frame_that_names_a_layer_and_oth
                ("CPyDef_terminal_server___TerminalSession___flush", EXT)),
         # pure Python run by the loop, with nothing of ours below it
         sample(7, ("_PyEval_EvalFrameDefault", LIB), ("__pyx_f_6uvloop_4loop_6Handle__run", UVLOOP)),
+        # PostgreSQL's protocol, run by the loop
+        sample(7, ("__pyx_f_7asyncpg_8protocol_8protocol_12CoreProtocol__read_server_messages",
+                   "/venv/asyncpg/protocol/protocol.cpython-311-x86_64-linux-gnu.so"),
+               ("__pyx_f_6uvloop_4loop_6Handle__run", UVLOOP)),
         # the commit thread
         sample(8, ("sqlite3WalFrames", "/usr/lib/libsqlite3.so.0")),
     )
     summary = summarize(text, loop_tid=7)
-    assert summary.samples == 5 and summary.by_thread == {7: 4, 8: 1}
-    assert summary.by_layer == {SQLITE: 1, "wire": 1, KERNEL: 1, EVENT_LOOP: 1}
+    assert summary.samples == 6 and summary.by_thread == {7: 5, 8: 1}
+    assert summary.by_layer == {SQLITE: 1, "wire": 1, KERNEL: 1, EVENT_LOOP: 1, ASYNCPG: 1}
     assert summary.by_innermost["sqlite_tx.SqliteTx._run"] == 1
     assert summary.by_function["gateway.TerminalGateway._answer"] == 1
     assert summary.by_function["txns.insert_txn"] == 1
