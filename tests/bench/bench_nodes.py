@@ -22,22 +22,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.bench.bench_report import cpu_seconds  # noqa: E402
 from tests.support.bank_answers import good_bank  # noqa: E402
 from tests.support.nodes import HAPROXY, Cluster, Haproxy, fresh_postgres, provision  # noqa: E402
 from tests.support.peers import ScriptedBank  # noqa: E402
 from tests.support.processes import signed_on  # noqa: E402
 
 TOKEN = 20_000_00
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far (0 when it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return cpu_seconds(pid)
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def own_cpu_s() -> float:

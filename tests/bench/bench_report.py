@@ -64,27 +64,34 @@ def unit_quantiles(before: dict[float, float], after: dict[float, float]) -> tup
     return quantile(0.5), quantile(0.99)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, *, loop_thread: bool = False) -> float:
+    """User + system CPU of a process so far (all its threads: the SQLite commit thread too), or
+    of its main thread alone (the event loop's); OSError when it is gone."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat" if loop_thread else f"/proc/{pid}/stat").read_text()
+    parts = stat[stat.rindex(")") + 2:].split()
+    return (int(parts[11]) + int(parts[12])) / TICK
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
     jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
     idle = jiffies[3] + jiffies[4]  # idle, iowait
-    tick = os.sysconf("SC_CLK_TCK")
-    return (sum(jiffies) - idle) / tick, sum(jiffies) / tick
+    return (sum(jiffies) - idle) / TICK, sum(jiffies) / TICK
 
 
 def postgres_cpu() -> dict[int, float]:
     """CPU seconds so far of each PostgreSQL server process on this machine, by pid (its backends
     serve the switch: their CPU is the database's share of a payment)."""
-    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    out = {}
     for proc in Path("/proc").iterdir():
         try:
-            if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "postgres":
-                continue
-            stat = (proc / "stat").read_text()
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "postgres":
+                out[int(proc.name)] = cpu_seconds(int(proc.name))
         except OSError:  # gone meanwhile
             continue
-        parts = stat[stat.rindex(")") + 2:].split()
-        out[int(proc.name)] = (int(parts[11]) + int(parts[12])) / tick
     return out
 
 

@@ -35,11 +35,10 @@ from bank_sim.book import Book, Status  # noqa: E402
 from switch.ledger import accounts, money  # noqa: E402
 from switch.ledger.storage import open_database  # noqa: E402
 from switch.config import sample_config  # noqa: E402
-from tests.bench.bench_report import (Phase, Profile, machine_cpu, measured_targets, postgres_cpu,  # noqa: E402
-                                     spent, summary, table, unit_buckets, unit_quantiles)
+from tests.bench.bench_report import (Phase, Profile, cpu_seconds, machine_cpu, measured_targets,  # noqa: E402
+                                     postgres_cpu, spent, summary, table, unit_buckets, unit_quantiles)
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-TICK = os.sysconf("SC_CLK_TCK")
 BOOK_SEED, BOOK_SIZE = 1, 1000
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 # The switch's per-terminal overload limits (50/s each by default) would answer most of a 1,000/s
@@ -59,14 +58,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int, *, loop_thread: bool = False) -> float:
-    """User + system CPU of a process so far (all its threads: the SQLite commit thread too), or
-    of its main thread alone (the event loop's)."""
-    stat = Path(f"/proc/{pid}/task/{pid}/stat" if loop_thread else f"/proc/{pid}/stat").read_text()
-    parts = stat[stat.rindex(")") + 2:].split()
-    return (int(parts[11]) + int(parts[12])) / TICK
 
 
 def rss_mb(pid: int) -> float:
