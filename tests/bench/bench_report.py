@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import statistics
 import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.bench import perf_profile
 
@@ -34,14 +35,13 @@ class Phase:
         return self.operations / self.elapsed_s if self.elapsed_s else 0.0
 
 
-UNIT_BUCKET = re.compile(r'^ppob_db_unit_seconds_bucket\{le="([^"]+)"\} (\S+)$', re.M)
-
-
 def unit_buckets(metrics_port: int) -> dict[float, float]:
     """The switch's ppob_db_unit_seconds buckets (upper bound: cumulative count), read over HTTP."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as answer:
         text = answer.read().decode()
-    return {float(le): float(n) for le, n in UNIT_BUCKET.findall(text)}
+    return {float(sample.labels["le"]): sample.value
+            for family in text_string_to_metric_families(text) if family.name == "ppob_db_unit_seconds"
+            for sample in family.samples if sample.name == "ppob_db_unit_seconds_bucket"}
 
 
 def unit_quantiles(before: dict[float, float], after: dict[float, float]) -> tuple[float, float] | None:
